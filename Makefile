@@ -1,0 +1,46 @@
+# feedbackloop — the two commands of the README's Quick start are `make up` and `make test`.
+# Both install what they need on a fresh machine: Debian packages (Java, Maven), the virtual
+# environment at .venv, and the Kafka broker's jars (resolved by Maven into ~/.m2).
+
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEBIAN_DEPS := java=openjdk-17-jre-headless mvn=maven
+
+.PHONY: up demo test lint unit integration bench deps kafka-jars clean
+
+$(STAMP): pyproject.toml
+	scripts/ensure-debian-packages.sh $(DEBIAN_DEPS)
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+deps: $(STAMP) kafka-jars
+
+kafka-jars: $(STAMP)
+	$(BIN)/feedbackloop kafka resolve
+
+up: deps
+	$(BIN)/feedbackloop up
+
+demo: deps
+	$(BIN)/feedbackloop up --demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -m "not integration"
+
+integration: deps
+	$(BIN)/pytest -m integration
+
+test: deps lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf .var artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,31 @@
+"""The `feedbackloop` command: run the stack, its broker and its services."""
+
+import logging
+import os
+
+import typer
+
+from feedbackloop.cli import kafka, serve, stack
+
+app = typer.Typer(
+    help="feedbackloop: citizen feedback from intake to department queue, on the clock.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(kafka.app, name="kafka")
+app.command("serve")(serve.serve)
+app.command("up")(stack.up)
+app.command("status")(stack.status)
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    logging.basicConfig(
+        level=os.environ.get("FEEDBACKLOOP_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if logging.getLogger().level > logging.DEBUG:
+        # Client libraries log every connection at INFO; the CLI says what matters itself.
+        for noisy in ("kafka", "aiokafka", "httpx"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    app()

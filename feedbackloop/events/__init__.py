@@ -1,0 +1,42 @@
+"""Event contracts shared by every service: the only code services have in common.
+
+Services never import each other; they agree on these models, the topic names in
+:mod:`feedbackloop.events.topics` and the wire format in :mod:`feedbackloop.events.codec`.
+Every event type name ends in its schema version (``.v1``); a breaking change adds a new
+type next to the old one instead of changing it.
+"""
+
+from feedbackloop.events.codec import InvalidEvent, decode, encode
+from feedbackloop.events.envelope import Envelope, deterministic_event_id, new_event
+from feedbackloop.events.feedback import (
+    Attachment,
+    Channel,
+    Contact,
+    FeedbackReceived,
+    FeedbackRouted,
+    Location,
+    Priority,
+    RoutingMethod,
+)
+from feedbackloop.events.tickets import DeadLetter, TicketEvent, TicketEventKind, TicketState
+
+__all__ = [
+    "Attachment",
+    "Channel",
+    "Contact",
+    "DeadLetter",
+    "Envelope",
+    "FeedbackReceived",
+    "FeedbackRouted",
+    "InvalidEvent",
+    "Location",
+    "Priority",
+    "RoutingMethod",
+    "TicketEvent",
+    "TicketEventKind",
+    "TicketState",
+    "decode",
+    "deterministic_event_id",
+    "encode",
+    "new_event",
+]

@@ -1,0 +1,48 @@
+"""JSON wire format of events: bytes <-> typed envelopes."""
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from feedbackloop.events.envelope import Envelope
+from feedbackloop.events.feedback import FeedbackReceived, FeedbackRouted
+from feedbackloop.events.tickets import DeadLetter, TicketEvent
+
+#: Every payload model by its versioned type name.
+PAYLOAD_TYPES: dict[str, type[BaseModel]] = {
+    model.EVENT_TYPE: model for model in (FeedbackReceived, FeedbackRouted, TicketEvent, DeadLetter)
+}
+
+MAX_EVENT_BYTES = 1_000_000
+
+
+class InvalidEvent(ValueError):
+    """Bytes that are not a valid event of a known type; goes to the dead-letter topic."""
+
+
+def encode(event: Envelope[Any]) -> bytes:
+    """Serialise an envelope to compact UTF-8 JSON."""
+    return event.model_dump_json().encode()
+
+
+def decode(raw: bytes | str | None, *, expect: type[BaseModel] | None = None) -> Envelope[Any]:
+    """Parse bytes into a typed envelope, or raise InvalidEvent saying why."""
+    if raw is None:
+        raise InvalidEvent("empty message (tombstone)")
+    if len(raw) > MAX_EVENT_BYTES:
+        raise InvalidEvent(f"message of {len(raw)} bytes exceeds {MAX_EVENT_BYTES}")
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidEvent(f"not JSON: {exc}") from exc
+    event_type = value.get("type") if isinstance(value, dict) else None
+    model = PAYLOAD_TYPES.get(event_type) if isinstance(event_type, str) else None
+    if model is None:
+        raise InvalidEvent(f"unknown event type {event_type!r}")
+    if expect is not None and model is not expect:
+        raise InvalidEvent(f"expected {expect.EVENT_TYPE}, got {event_type}")  # type: ignore[attr-defined]
+    try:
+        return Envelope[model].model_validate(value)  # type: ignore[valid-type]
+    except ValidationError as exc:
+        raise InvalidEvent(f"invalid {event_type}: {exc.errors(include_url=False)}") from exc

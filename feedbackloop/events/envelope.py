@@ -1,0 +1,61 @@
+"""The CloudEvents-style envelope every event travels in."""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DataT = TypeVar("DataT", bound=BaseModel)
+
+# A fixed namespace so that a derived event id is the same in every process and every run.
+_EVENT_NAMESPACE = uuid.UUID("6f1c2a4e-7d3b-5e8f-9a10-b2c3d4e5f607")
+
+
+class Envelope(BaseModel, Generic[DataT]):
+    """One event on the wire: metadata plus a typed, versioned payload."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    specversion: Literal["1.0"] = Field(
+        default="1.0", description="CloudEvents specification version of this envelope."
+    )
+    id: str = Field(
+        description="Unique event id; consumers drop a second event with the same id.",
+        min_length=1,
+        max_length=64,
+    )
+    type: str = Field(
+        description="Event type with its schema version, e.g. 'feedbackloop.feedback.received.v1'."
+    )
+    source: str = Field(description="The service that produced the event, e.g. '/intake'.")
+    subject: str = Field(description="The ticket id the event is about; also the Kafka key.")
+    time: datetime = Field(description="When the event was produced (UTC, ISO 8601).")
+    datacontenttype: Literal["application/json"] = Field(
+        default="application/json", description="Media type of `data`."
+    )
+    data: DataT = Field(description="The payload; its model is chosen by `type`.")
+
+
+def new_event(
+    *,
+    data: DataT,
+    source: str,
+    subject: str,
+    event_id: str | None = None,
+    time: datetime | None = None,
+) -> Envelope[DataT]:
+    """Wrap a payload in an envelope, with a fresh id unless one is given."""
+    return Envelope[DataT](
+        id=event_id or str(uuid.uuid4()),
+        type=data.EVENT_TYPE,  # type: ignore[attr-defined]
+        source=source,
+        subject=subject,
+        time=time or datetime.now(UTC),
+        data=data,
+    )
+
+
+def deterministic_event_id(cause_id: str, step: str) -> str:
+    """Derive the id of an event caused by another, so re-processing yields the same id."""
+    return str(uuid.uuid5(_EVENT_NAMESPACE, f"{cause_id}/{step}"))

@@ -1,0 +1,126 @@
+"""Payloads of the intake and routing steps (schema version 1)."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Channel(StrEnum):
+    """Where the citizen spoke to us."""
+
+    WEB = "web"
+    WECHAT = "wechat"
+    HOTLINE = "hotline"
+    OPEN311 = "open311"
+
+
+class Priority(StrEnum):
+    """How fast an item must be handled; `urgent` runs on wall-clock time."""
+
+    URGENT = "urgent"
+    HIGH = "high"
+    NORMAL = "normal"
+
+
+class RoutingMethod(StrEnum):
+    """How a department was chosen."""
+
+    RULE = "rule"
+    MODEL = "model"
+    MANUAL = "manual"
+    DEFAULT = "default"
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    EVENT_TYPE: ClassVar[str]
+
+
+class Location(_Payload):
+    """Where the problem is, as precisely as the channel told us."""
+
+    address: str | None = Field(default=None, max_length=200, description="Free-text address.")
+    district: str | None = Field(
+        default=None, max_length=50, description="District (区/县) name, if known."
+    )
+    lat: float | None = Field(default=None, ge=-90, le=90, description="Latitude (WGS-84).")
+    lng: float | None = Field(default=None, ge=-180, le=180, description="Longitude (WGS-84).")
+
+
+class Attachment(_Payload):
+    """A photo, voice note or file the citizen sent."""
+
+    kind: str = Field(max_length=20, description="'image', 'voice', 'video' or 'file'.")
+    url: str | None = Field(default=None, max_length=1000, description="Where to fetch it.")
+    media_id: str | None = Field(
+        default=None, max_length=200, description="Channel media id (e.g. WeChat MediaId)."
+    )
+
+
+class Contact(_Payload):
+    """How to reach the citizen, as far as downstream services may see it."""
+
+    phone_masked: str | None = Field(
+        default=None,
+        max_length=32,
+        description="Phone number with the middle digits hidden, e.g. '138****5678'.",
+    )
+    callback_consent: bool = Field(
+        default=False, description="The citizen agreed to be called or messaged back."
+    )
+    wechat_openid: str | None = Field(
+        default=None, max_length=64, description="WeChat openid for replies on WeChat."
+    )
+
+
+class FeedbackReceived(_Payload):
+    """A citizen's item, normalised from any channel and accepted by intake."""
+
+    EVENT_TYPE: ClassVar[str] = "feedbackloop.feedback.received.v1"
+
+    ticket_id: str = Field(description="Stable internal id (UUID); the Kafka key everywhere.")
+    ticket_no: str = Field(
+        description="Ticket number told to the citizen: digits only, last one a check digit."
+    )
+    channel: Channel = Field(description="The channel the item came through.")
+    channel_ref: str | None = Field(
+        default=None,
+        max_length=128,
+        description="The channel's own id for the item (WeChat MsgId, hotline call_id, ...).",
+    )
+    received_at: datetime = Field(description="When intake accepted the item (UTC).")
+    title: str | None = Field(default=None, max_length=100, description="Citizen's title.")
+    text: str = Field(
+        min_length=1,
+        max_length=5000,
+        description="The citizen's words, cleaned, with personal numbers masked.",
+    )
+    location: Location | None = Field(default=None, description="Where the problem is.")
+    attachments: list[Attachment] = Field(
+        default_factory=list, description="Photos, voice notes and files."
+    )
+    contact: Contact | None = Field(default=None, description="Masked contact details.")
+    priority_hint: Priority | None = Field(
+        default=None, description="Priority suggested by the channel (e.g. a hotline agent)."
+    )
+    category_hint: str | None = Field(
+        default=None, max_length=50, description="Category suggested by the channel."
+    )
+
+
+class FeedbackRouted(_Payload):
+    """The router's decision: which department handles an item, and how sure it is."""
+
+    EVENT_TYPE: ClassVar[str] = "feedbackloop.feedback.routed.v1"
+
+    feedback: FeedbackReceived = Field(description="The item as intake accepted it.")
+    department_code: str = Field(description="Code of the department that must handle it.")
+    department_name: str = Field(description="The department's name (Chinese).")
+    method: RoutingMethod = Field(description="How the department was chosen.")
+    confidence: float = Field(ge=0, le=1, description="Router's confidence in the choice, 0-1.")
+    category: str | None = Field(default=None, description="First-level category, if known.")
+    priority: Priority = Field(description="Priority the router settled on.")
+    rule: str | None = Field(default=None, description="Name of the rule that matched, if any.")
+    routed_at: datetime = Field(description="When the decision was made (UTC).")

@@ -1,0 +1,87 @@
+"""Payloads of a ticket's life after routing, and of dead letters (schema version 1)."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from feedbackloop.events.feedback import Priority
+
+
+class TicketState(StrEnum):
+    """States of the ticket lifecycle (see DESIGN.md, "Ticket lifecycle")."""
+
+    RECEIVED = "received"
+    TRIAGE = "triage"
+    ROUTED = "routed"
+    ACCEPTED = "accepted"
+    RETURNED = "returned"
+    RESOLVED = "resolved"
+    SURVEYED = "surveyed"
+    REOPENED = "reopened"
+    MERGED = "merged"
+    CLOSED = "closed"
+
+
+class TicketEventKind(StrEnum):
+    """What happened to a ticket."""
+
+    OPENED = "opened"
+    ACCEPTED = "accepted"
+    NOTED = "noted"
+    REPLIED = "replied"
+    RESOLVED = "resolved"
+    RETURNED = "returned"
+    REROUTED = "rerouted"
+    EXTENDED = "extended"
+    WARNED = "warned"
+    BREACHED = "breached"
+    SURVEYED = "surveyed"
+    REOPENED = "reopened"
+    MERGED = "merged"
+    CLOSED = "closed"
+
+
+class TicketEvent(BaseModel):
+    """One transition or fact in a ticket's life, as recorded by followup."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    EVENT_TYPE: ClassVar[str] = "feedbackloop.ticket.event.v1"
+
+    ticket_id: str = Field(description="Stable internal ticket id (UUID).")
+    ticket_no: str = Field(description="Ticket number the citizen knows.")
+    kind: TicketEventKind = Field(description="What happened.")
+    state_from: TicketState | None = Field(
+        default=None, description="State before the event; None when the ticket was just opened."
+    )
+    state_to: TicketState = Field(description="State after the event.")
+    department_code: str | None = Field(
+        default=None, description="Department responsible after the event."
+    )
+    priority: Priority = Field(description="Priority after the event.")
+    actor: str = Field(
+        description="Who caused it: 'system', 'department:<code>', 'operator:<name>' or 'citizen'."
+    )
+    reason: str | None = Field(default=None, max_length=2000, description="Why, in words.")
+    due_at: datetime | None = Field(
+        default=None, description="Resolution deadline after the event (UTC), if one runs."
+    )
+    received_at: datetime = Field(description="When intake accepted the item (UTC).")
+    occurred_at: datetime = Field(description="When it happened (UTC).")
+
+
+class DeadLetter(BaseModel):
+    """A message a consumer could not process, parked with the reason instead of crashing."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    EVENT_TYPE: ClassVar[str] = "feedbackloop.dead_letter.v1"
+
+    consumer: str = Field(description="The service that gave up, e.g. 'router'.")
+    topic: str = Field(description="Topic the message was read from.")
+    partition: int = Field(description="Partition it was read from.")
+    offset: int = Field(description="Its offset there.")
+    key: str | None = Field(default=None, description="Its key, decoded as UTF-8 (lossy).")
+    value: str = Field(description="Its value, decoded as UTF-8 with invalid bytes replaced.")
+    error: str = Field(description="Why it could not be processed.")
+    failed_at: datetime = Field(description="When the consumer gave up (UTC).")

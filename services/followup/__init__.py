@@ -1,0 +1,1 @@
+"""Follow-up: the ticket store, deadlines and the ticket API after routing."""

@@ -1,0 +1,1 @@
+"""Intake: turns what citizens send on any channel into FeedbackReceived events on Kafka."""

@@ -1,0 +1,149 @@
+"""Accepting items: ticket numbers, submissions and the outbox, in one transaction."""
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from feedbackloop.events import (
+    Attachment,
+    Channel,
+    Contact,
+    FeedbackReceived,
+    Location,
+    Priority,
+    encode,
+    new_event,
+)
+from feedbackloop.events.topics import FEEDBACK_RECEIVED
+from services.intake.models import OutboxMessage, Submission, TicketCounter
+from services.intake.schemas import mask_phone
+from services.intake.ticket_numbers import day_of, format_ticket_no
+
+SOURCE = "/intake"
+
+
+@dataclass(frozen=True)
+class NewFeedback:
+    """An item from any channel, before it has a ticket number."""
+
+    channel: Channel
+    text: str
+    channel_ref: str | None = None
+    title: str | None = None
+    location: Location | None = None
+    attachments: list[Attachment] = field(default_factory=list)
+    contact_phone: str | None = None
+    callback_consent: bool = False
+    wechat_openid: str | None = None
+    priority_hint: Priority | None = None
+    category_hint: str | None = None
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The outcome of accepting an item; `created` is False for a repeat of a known one."""
+
+    ticket_id: str
+    ticket_no: str
+    received_at: datetime
+    created: bool
+
+
+def get_submission(*, session: Session, channel: Channel, channel_ref: str) -> Submission | None:
+    """The submission a channel already sent under this reference, if any."""
+    stmt = select(Submission).where(
+        Submission.channel == channel.value, Submission.channel_ref == channel_ref
+    )
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def create_submission(*, session: Session, item: NewFeedback, node: int, now: datetime) -> Accepted:
+    """Store an item and its FeedbackReceived event in the outbox; the caller commits."""
+    ticket_id = str(uuid.uuid4())
+    day = day_of(now)
+    ticket_no = format_ticket_no(day=day, node=node, sequence=_next_sequence(session, day, node))
+    contact = None
+    if item.contact_phone or item.wechat_openid:
+        contact = Contact(
+            phone_masked=mask_phone(item.contact_phone) if item.contact_phone else None,
+            callback_consent=item.callback_consent,
+            wechat_openid=item.wechat_openid,
+        )
+    payload = FeedbackReceived(
+        ticket_id=ticket_id,
+        ticket_no=ticket_no,
+        channel=item.channel,
+        channel_ref=item.channel_ref,
+        received_at=now,
+        title=item.title,
+        text=item.text,
+        location=item.location,
+        attachments=item.attachments,
+        contact=contact,
+        priority_hint=item.priority_hint,
+        category_hint=item.category_hint,
+    )
+    event = new_event(data=payload, source=SOURCE, subject=ticket_id, time=now)
+    session.add(
+        Submission(
+            ticket_id=ticket_id,
+            ticket_no=ticket_no,
+            channel=item.channel.value,
+            channel_ref=item.channel_ref,
+            contact_phone=item.contact_phone,
+            received_at=now,
+        )
+    )
+    session.add(
+        OutboxMessage(
+            event_id=event.id,
+            topic=FEEDBACK_RECEIVED,
+            key=ticket_id,
+            payload=encode(event),
+            created_at=now,
+        )
+    )
+    return Accepted(ticket_id=ticket_id, ticket_no=ticket_no, received_at=now, created=True)
+
+
+def count_unsent(*, session: Session) -> int:
+    """How many outbox rows still wait for the broker."""
+    stmt = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.sent_at.is_(None))
+    return session.execute(stmt).scalar_one()
+
+
+def get_unsent(*, session: Session, limit: int) -> list[OutboxMessage]:
+    """The oldest outbox rows not yet acknowledged by the broker."""
+    stmt = (
+        select(OutboxMessage)
+        .where(OutboxMessage.sent_at.is_(None))
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    )
+    return list(session.execute(stmt).scalars())
+
+
+def update_sent(*, session: Session, ids: list[int], now: datetime) -> None:
+    """Mark outbox rows as acknowledged by the broker."""
+    if ids:
+        session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(sent_at=now))
+
+
+def _next_sequence(session: Session, day: str, node: int) -> int:
+    # One atomic upsert, so concurrent requests (or replicas sharing PostgreSQL) never
+    # hand out the same number.
+    dialect = session.get_bind().dialect.name
+    insert: Any = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
+    table: Any = TicketCounter.__table__
+    stmt = (
+        insert(table)
+        .values(day=day, node=node, last=1)
+        .on_conflict_do_update(index_elements=["day", "node"], set_={"last": table.c.last + 1})
+        .returning(table.c.last)
+    )
+    return int(session.execute(stmt).scalar_one())

@@ -1,0 +1,1 @@
+"""Metrics: folds every event into Prometheus metrics for operators' dashboards."""

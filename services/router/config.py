@@ -1,0 +1,35 @@
+"""Router settings, read once from the environment (prefix FEEDBACKLOOP_ROUTER_)."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_RULES = Path(__file__).with_name("rules.yaml")
+
+
+class Settings(BaseSettings):
+    """Everything the router can be configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="FEEDBACKLOOP_ROUTER_", extra="ignore")
+
+    kafka_bootstrap: str = Field(
+        default="127.0.0.1:9092",
+        validation_alias=AliasChoices(
+            "FEEDBACKLOOP_ROUTER_KAFKA_BOOTSTRAP", "FEEDBACKLOOP_KAFKA_BOOTSTRAP", "kafka_bootstrap"
+        ),
+    )
+    topic_partitions: int = Field(
+        default=6,
+        ge=1,
+        validation_alias=AliasChoices(
+            "FEEDBACKLOOP_ROUTER_TOPIC_PARTITIONS",
+            "FEEDBACKLOOP_TOPIC_PARTITIONS",
+            "topic_partitions",
+        ),
+    )
+    rules_path: Path = DEFAULT_RULES
+    processing_guarantee: Literal["exactly_once", "at_least_once"] = "exactly_once"
+    host: str = "127.0.0.1"
+    port: int = 8002

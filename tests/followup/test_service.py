@@ -1,0 +1,57 @@
+"""Opening tickets in the store: once per event, with an audit entry and a deadline."""
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from feedbackloop.events import Priority, TicketEventKind, TicketState
+from services.followup import service
+from services.followup.database import create_store
+from services.followup.models import AuditEntry, Ticket
+from tests import factories
+
+
+@pytest.fixture
+def sessions(tmp_path: Path) -> sessionmaker[Session]:
+    return create_store(f"sqlite:///{tmp_path / 'followup.db'}")
+
+
+def test_a_routed_item_becomes_a_ticket_with_a_deadline_and_an_audit_entry(
+    sessions: sessionmaker[Session],
+) -> None:
+    event = factories.routed(priority=Priority.URGENT)
+    with sessions.begin() as session:
+        opened = service.create_ticket(session=session, routed=event)
+    assert opened.created
+    assert opened.event.data.kind is TicketEventKind.OPENED
+    assert opened.event.data.state_to is TicketState.ROUTED
+    with sessions() as session:
+        ticket = service.get_ticket(session=session, ticket_no=event.data.feedback.ticket_no)
+        assert ticket is not None
+        assert ticket.department_code == "urban"
+        assert ticket.due_at == opened.event.data.due_at
+        assert ticket.due_at.tzinfo is not None
+        timeline = service.get_timeline(session=session, ticket_id=ticket.id)
+    assert [(e.kind, e.state_to, e.actor) for e in timeline] == [("opened", "routed", "system")]
+
+
+def test_the_same_event_twice_opens_one_ticket_and_yields_the_same_ticket_event(
+    sessions: sessionmaker[Session],
+) -> None:
+    event = factories.routed()
+    with sessions.begin() as session:
+        first = service.create_ticket(session=session, routed=event)
+    with sessions.begin() as session:
+        second = service.create_ticket(session=session, routed=event)
+    assert not second.created
+    assert first.event.id == second.event.id
+    with sessions() as session:
+        assert session.execute(select(func.count()).select_from(Ticket)).scalar_one() == 1
+        assert session.execute(select(func.count()).select_from(AuditEntry)).scalar_one() == 1
+
+
+def test_an_unknown_ticket_number_is_none(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session:
+        assert service.get_ticket(session=session, ticket_no="0000000000000") is None

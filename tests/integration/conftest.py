@@ -1,0 +1,115 @@
+"""A real Kafka broker and the four services as real processes, once per test run."""
+
+import socket
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from feedbackloop.devstack.config import StackSettings
+from feedbackloop.devstack.kafka import LocalKafka, create_topics
+from feedbackloop.devstack.processes import Stack
+from feedbackloop.events import Envelope, InvalidEvent, decode
+from feedbackloop.events.topics import CORE_TOPICS
+
+PARTITIONS = 3
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
+    broker = LocalKafka(
+        home=tmp_path_factory.mktemp("kafka"),
+        pom=StackSettings().kafka_pom,
+        port=free_port(),
+        controller_port=free_port(),
+    )
+    broker.start(timeout=120)
+    create_topics(broker.bootstrap, list(CORE_TOPICS), partitions=PARTITIONS)
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(kafka: LocalKafka, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    settings = StackSettings(
+        state_dir=tmp_path_factory.mktemp("stack"),
+        kafka_port=kafka.port,
+        topic_partitions=PARTITIONS,
+        intake_port=free_port(),
+        router_port=free_port(),
+        followup_port=free_port(),
+        metrics_port=free_port(),
+    )
+    running = Stack(settings=settings, bootstrap=kafka.bootstrap)
+    running.start(timeout=180)
+    yield running
+    running.stop()
+
+
+def wait_for(check: Callable[[], Any], *, timeout: float = 60, what: str = "condition") -> Any:
+    """Poll `check` until it returns something truthy, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def find_events(
+    bootstrap: str,
+    topic: str,
+    match: Callable[[Envelope[Any]], bool],
+    *,
+    count: int = 1,
+    timeout: float = 60,
+) -> list[Envelope[Any]]:
+    """Read a topic from the start (committed records only) until `count` events match."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        isolation_level="read_committed",
+        enable_auto_commit=False,
+        consumer_timeout_ms=500,
+    )
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        found: list[Envelope[Any]] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=500).values():
+                for record in batch:
+                    try:
+                        event = decode(record.value)
+                    except InvalidEvent:
+                        continue
+                    if match(event):
+                        found.append(event)
+            if len(found) >= count:
+                return found
+        raise AssertionError(f"found {len(found)} of {count} matching events on {topic}")
+    finally:
+        consumer.close()
+
+
+def metric(url: str, name: str, labels: dict[str, str]) -> float:
+    """The current value of one sample on a /metrics page (0 when absent)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{url}/metrics", timeout=5).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0

@@ -1,0 +1,120 @@
+"""The whole loop on a real broker: web API -> router -> department queue -> ticket -> metrics."""
+
+import pytest
+from kafka import KafkaProducer
+
+from feedbackloop.devstack.kafka import LocalKafka
+from feedbackloop.devstack.processes import Stack
+from feedbackloop.events import DeadLetter, encode
+from feedbackloop.events.topics import (
+    DEAD_LETTER,
+    FEEDBACK_RECEIVED,
+    FEEDBACK_ROUTED,
+    TICKET_EVENTS,
+    queue_topic,
+)
+from tests import factories
+from tests.integration.conftest import find_events, metric, wait_for
+
+pytestmark = pytest.mark.integration
+
+COMPLAINT = {
+    "title": "小区停水两天",
+    "text": "幸福小区3栋的自来水管漏水，已经停水两天了，物业说不归他们管，请尽快派人维修。",
+    "contact_phone": "13812345678",
+    "callback_consent": True,
+    "location": "A市A3区幸福小区3栋",
+}
+
+
+def test_a_web_complaint_reaches_the_water_departments_queue_and_becomes_a_ticket(
+    kafka: LocalKafka, stack: Stack
+) -> None:
+    intake = stack.services["intake"].url
+    followup = stack.services["followup"].url
+    metrics = stack.services["metrics"].url
+    received_before = metric(metrics, "feedbackloop_feedback_received_total", {"channel": "web"})
+    routed_labels = {"department": "water", "method": "rule"}
+    routed_before = metric(metrics, "feedbackloop_feedback_routed_total", routed_labels)
+
+    import httpx
+
+    reply = httpx.post(f"{intake}/api/v1/feedback", json=COMPLAINT, timeout=10)
+    assert reply.status_code == 201, reply.text
+    ticket_no = reply.json()["ticket_no"]
+    ticket_id = reply.json()["ticket_id"]
+
+    def about_it(event: object) -> bool:
+        return getattr(event, "subject", None) == ticket_id
+
+    (received,) = find_events(kafka.bootstrap, FEEDBACK_RECEIVED, about_it)
+    assert received.data.ticket_no == ticket_no
+    assert received.data.contact.phone_masked == "138****5678"
+    assert "13812345678" not in encode(received).decode().replace("138****5678", "")
+
+    (routed,) = find_events(kafka.bootstrap, FEEDBACK_ROUTED, about_it)
+    assert routed.data.department_code == "water"
+    assert routed.data.method == "rule"
+
+    (queued,) = find_events(kafka.bootstrap, queue_topic("water"), about_it)
+    assert queued.id == routed.id
+
+    ticket = wait_for(
+        lambda: (
+            (r := httpx.get(f"{followup}/api/v1/tickets/{ticket_no}")).status_code == 200
+            and r.json()
+        ),
+        what="the ticket in followup",
+    )
+    assert ticket["department_code"] == "water"
+    assert ticket["department_name"] == "市水务局"
+    assert ticket["state"] == "routed"
+    assert ticket["due_at"] > ticket["received_at"]
+    assert [step["kind"] for step in ticket["timeline"]] == ["opened"]
+
+    (opened,) = find_events(kafka.bootstrap, TICKET_EVENTS, about_it)
+    assert opened.data.kind == "opened"
+
+    wait_for(
+        lambda: (
+            metric(metrics, "feedbackloop_feedback_received_total", {"channel": "web"})
+            == received_before + 1
+        ),
+        what="the received counter to move",
+    )
+    wait_for(
+        lambda: (
+            metric(metrics, "feedbackloop_feedback_routed_total", routed_labels)
+            == routed_before + 1
+        ),
+        what="the routed counter to move",
+    )
+
+
+def test_an_unknown_ticket_number_is_a_404_in_chinese(stack: Stack) -> None:
+    import httpx
+
+    reply = httpx.get(f"{stack.services['followup'].url}/api/v1/tickets/2611229999990")
+    assert reply.status_code == 404
+    assert "没有找到工单" in reply.json()["detail"]
+
+
+def test_a_poison_message_is_dead_lettered_and_routing_goes_on(
+    kafka: LocalKafka, stack: Stack
+) -> None:
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all")
+    good = factories.received("学校门口的红绿灯坏了，上下学交通很危险")
+    producer.send(FEEDBACK_RECEIVED, key=b"poison-1", value=b"\x00 definitely not an event")
+    producer.send(FEEDBACK_RECEIVED, key=good.subject.encode(), value=encode(good))
+    producer.flush()
+    producer.close()
+
+    (letter,) = find_events(
+        kafka.bootstrap,
+        DEAD_LETTER,
+        lambda e: isinstance(e.data, DeadLetter) and e.data.key == "poison-1",
+    )
+    assert letter.data.consumer == "router"
+    assert letter.data.topic == FEEDBACK_RECEIVED
+    (routed,) = find_events(kafka.bootstrap, FEEDBACK_ROUTED, lambda e: e.subject == good.subject)
+    assert routed.data.department_code in {"transport", "education"}

@@ -1,0 +1,94 @@
+"""The routing agent, run with faust's test context and a recording publisher."""
+
+import asyncio
+from collections.abc import Iterator
+
+import faust
+import pytest
+
+from feedbackloop.events import DeadLetter, FeedbackRouted, decode, encode
+from feedbackloop.events.topics import DEAD_LETTER, FEEDBACK_ROUTED
+from services.router import agents
+from services.router.config import DEFAULT_RULES
+from services.router.metrics import RouterMetrics
+from services.router.rules import load_rule_table
+from tests import factories
+
+
+class Recorder:
+    """Collects what the agent publishes."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, bytes]] = []
+
+    async def __call__(self, topic: str, key: str, value: bytes) -> None:
+        self.sent.append((topic, key, value))
+
+    def topics(self) -> list[str]:
+        return [topic for topic, _, _ in self.sent]
+
+
+@pytest.fixture
+def setup() -> Iterator[tuple[faust.App, object, Recorder]]:
+    app = faust.App("test-router", store="memory://", autodiscover=False, web_enabled=False)
+    recorder = Recorder()
+    source = app.topic("feedback.received", key_serializer="raw", value_serializer="raw")
+    agent = agents.register(
+        app,
+        source=source,
+        table=load_rule_table(DEFAULT_RULES),
+        publish=recorder,
+        metrics=RouterMetrics(),
+    )
+    yield app, agent, recorder
+
+
+def test_an_item_is_routed_and_queued(setup: tuple[faust.App, object, Recorder]) -> None:
+    _, agent, recorder = setup
+    item = factories.received("小区自来水管漏水，已经停水两天了")
+
+    async def run() -> None:
+        async with agent.test_context() as context:  # type: ignore[attr-defined]
+            await context.put(key=item.subject.encode(), value=encode(item))
+
+    asyncio.run(run())
+    assert recorder.topics() == [FEEDBACK_ROUTED, "queue.water"]
+    routed = decode(recorder.sent[0][2], expect=FeedbackRouted)
+    assert routed.data.feedback == item.data
+    assert recorder.sent[0][1] == item.data.ticket_id
+    assert recorder.sent[0][2] == recorder.sent[1][2]
+
+
+def test_reprocessing_an_item_yields_the_same_event_id(
+    setup: tuple[faust.App, object, Recorder],
+) -> None:
+    _, agent, recorder = setup
+    item = factories.received("路灯坏了")
+
+    async def run() -> None:
+        async with agent.test_context() as context:  # type: ignore[attr-defined]
+            await context.put(key=b"k", value=encode(item))
+            await context.put(key=b"k", value=encode(item))
+
+    asyncio.run(run())
+    first, second = (decode(v) for t, _, v in recorder.sent if t == FEEDBACK_ROUTED)
+    assert first.id == second.id
+
+
+def test_a_poison_message_goes_to_the_dlq_and_the_next_item_is_still_routed(
+    setup: tuple[faust.App, object, Recorder],
+) -> None:
+    _, agent, recorder = setup
+    good = factories.received("学校门口交通拥堵，红绿灯时间太短")
+
+    async def run() -> None:
+        async with agent.test_context() as context:  # type: ignore[attr-defined]
+            await context.put(key=b"bad", value=b"{this is not an event")
+            await context.put(key=good.subject.encode(), value=encode(good))
+
+    asyncio.run(run())
+    assert recorder.topics() == [DEAD_LETTER, FEEDBACK_ROUTED, "queue.transport"]
+    letter = decode(recorder.sent[0][2], expect=DeadLetter).data
+    assert letter.consumer == "router"
+    assert "not JSON" in letter.error
+    assert letter.value == "{this is not an event"
