@@ -153,6 +153,7 @@ class LocalKafka:
 
     def start(self, *, timeout: float = 90.0) -> KafkaStatus:
         """Start the broker unless it runs, and wait until it answers requests."""
+        proc: subprocess.Popen[bytes] | None = None
         if self.pid() is None:
             for port in (self.port, self.controller_port):
                 if _port_open(port):
@@ -173,17 +174,20 @@ class LocalKafka:
                 )
             self._pid_file.write_text(str(proc.pid))
             log.info("Kafka starting (pid %s), log: %s", proc.pid, self.log_file)
-        self.wait_ready(timeout=timeout)
+        self.wait_ready(timeout=timeout, process=proc)
         return self.status()
 
-    def wait_ready(self, *, timeout: float) -> None:
+    def wait_ready(self, *, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
         """Poll until the broker answers a metadata request, or raise with its log's tail."""
         from kafka import KafkaAdminClient
         from kafka.errors import KafkaError as ClientError
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.pid() is None:
+            # Right after the fork, /proc still shows the parent's command line, so a broker
+            # we just started is watched through its process handle instead.
+            exited = process.poll() is not None if process is not None else self.pid() is None
+            if exited:
                 raise KafkaError(f"Kafka exited during start-up:\n{self.log_tail()}")
             if _port_open(self.port):
                 try:
