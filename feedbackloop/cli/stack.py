@@ -4,8 +4,10 @@ import csv
 import signal
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
+from zoneinfo import ZoneInfo
 
 import httpx
 import typer
@@ -18,6 +20,7 @@ from feedbackloop.devstack.kafka import KafkaError
 from feedbackloop.devstack.processes import Stack, StackError, read_state
 
 console = Console()
+BEIJING = ZoneInfo("Asia/Shanghai")
 
 
 def up(
@@ -109,7 +112,7 @@ def demo_messages(data_dir: Path, count: int = 5) -> list[dict[str, str]]:
 
 def run_demo(settings: StackSettings) -> None:
     """Post a few real messages and show where each one landed."""
-    table = Table("ticket", "title", "department", "due (UTC)", title="Demo tickets")
+    table = Table("ticket", "title", "department", "due (Beijing time)", title="Demo tickets")
     with httpx.Client(timeout=10) as client:
         for body in demo_messages(settings.data_dir):
             accepted = client.post(f"{settings.url_of('intake')}/api/v1/feedback", json=body)
@@ -120,9 +123,13 @@ def run_demo(settings: StackSettings) -> None:
                 ticket_no,
                 body["title"][:24],
                 ticket["department_name"] if ticket else "(not yet routed)",
-                ticket["due_at"] if ticket else "",
+                _beijing(ticket["due_at"]) if ticket else "",
             )
     console.print(table)
+
+
+def _beijing(iso: str) -> str:
+    return datetime.fromisoformat(iso).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
 
 
 def _wait_for_ticket(client: httpx.Client, base: str, ticket_no: str) -> dict[str, str] | None:

@@ -174,7 +174,13 @@ class LocalKafka:
                 )
             self._pid_file.write_text(str(proc.pid))
             log.info("Kafka starting (pid %s), log: %s", proc.pid, self.log_file)
-        self.wait_ready(timeout=timeout, process=proc)
+        try:
+            self.wait_ready(timeout=timeout, process=proc)
+        except KafkaError:
+            if proc is not None:  # never leave a half-started broker behind
+                self.stop(timeout=10)
+                proc.kill()
+            raise
         return self.status()
 
     def wait_ready(self, *, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
