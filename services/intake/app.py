@@ -1,4 +1,4 @@
-"""Intake's ASGI application: routes, error handling, the store and the outbox relay."""
+"""Intake's ASGI application: channel routes, error handling, the store and the outbox relay."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -7,13 +7,15 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from services.intake import problems, service
+from services.intake import problems, service, views
+from services.intake.channels import hotline, open311, web, webform, wechat
 from services.intake.config import Settings
 from services.intake.database import create_store
-from services.intake.limits import BodySizeLimit
+from services.intake.deps import Intake
+from services.intake.limits import BodySizeLimit, RateLimiter
 from services.intake.metrics import IntakeMetrics
+from services.intake.privacy import ContactCipher
 from services.intake.relay import OutboxRelay
-from services.intake.views import router
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -30,7 +32,14 @@ def create_app(settings: Settings) -> FastAPI:
         with sessions() as session:
             return float(service.count_unsent(session=session))
 
-    metrics = IntakeMetrics(pending=pending, published=lambda: float(relay.published))
+    intake = Intake(
+        settings=settings,
+        sessions=sessions,
+        relay=relay,
+        metrics=IntakeMetrics(pending=pending, published=lambda: float(relay.published)),
+        limiter=RateLimiter(per_minute=settings.rate_limit_per_minute),
+        cipher=ContactCipher(settings.contact_key),
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -46,16 +55,18 @@ def create_app(settings: Settings) -> FastAPI:
         description="Accepts citizens' items from every channel and answers with a ticket number.",
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.sessions = sessions
-    app.state.relay = relay
-    app.state.metrics = metrics
+    app.state.intake = intake
     problems.install(app)
-    app.include_router(router)
+    for module in (web, webform, wechat, hotline, open311, views):
+        app.include_router(module.router)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics_endpoint() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(intake.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        large_paths={"/api/v1/hotline/calls:batch": settings.max_batch_bytes},
+    )
     return app

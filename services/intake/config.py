@@ -2,8 +2,13 @@
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Development-only secrets: usable on a laptop, refused when FEEDBACKLOOP_ENV=production.
+DEV_CONTACT_KEY = "ZGV2ZWxvcG1lbnQta2V5LW5vdC1mb3ItcHJvZHVjdGk="
+DEV_WECHAT_TOKEN = "feedbackloop-dev-token"
+DEV_OPEN311_KEY = "dev-open311-key"
 
 
 class Settings(BaseSettings):
@@ -27,7 +32,43 @@ class Settings(BaseSettings):
         default=1, ge=0, le=9, description="Digit that keeps ticket numbers of replicas apart."
     )
     max_body_bytes: int = Field(default=64 * 1024, description="Larger requests get 413.")
+    max_batch_bytes: int = Field(
+        default=32 * 1024 * 1024, description="Cap of the hotline JSONL batch endpoint."
+    )
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
     relay_idle_seconds: float = Field(
         default=1.0, gt=0, description="How often the relay looks for rows it was not told of."
     )
+    contact_key: str = Field(
+        default=DEV_CONTACT_KEY,
+        description="Fernet key (urlsafe base64, 32 bytes) encrypting stored phone numbers.",
+    )
+    rate_limit_per_minute: int = Field(
+        default=20, ge=1, description="Items one IP, openid or phone may submit per minute."
+    )
+    wechat_token: str = DEV_WECHAT_TOKEN
+    wechat_app_id: str = "wx0000000000000000"
+    wechat_encoding_aes_key: str | None = Field(
+        default=None, description="43-character EncodingAESKey; set it for safe (AES) mode."
+    )
+    open311_api_keys: list[str] = Field(default_factory=lambda: [DEV_OPEN311_KEY])
+    status_url_template: str = Field(
+        default="http://127.0.0.1:8003/t/{ticket_no}",
+        description="Where a citizen checks a ticket; {ticket_no} is filled in.",
+    )
+    read_model_enabled: bool = Field(
+        default=True, description="Follow ticket.events for WeChat progress queries."
+    )
+
+    @model_validator(mode="after")
+    def _no_default_secrets_in_production(self) -> "Settings":
+        if self.environment == "production":
+            defaults = {
+                "contact_key": self.contact_key == DEV_CONTACT_KEY,
+                "wechat_token": self.wechat_token == DEV_WECHAT_TOKEN,
+                "open311_api_keys": DEV_OPEN311_KEY in self.open311_api_keys,
+            }
+            used = [name for name, is_default in defaults.items() if is_default]
+            if used:
+                raise ValueError(f"development secrets are not allowed in production: {used}")
+        return self

@@ -46,7 +46,8 @@ class Submission(Base):
     ticket_no: Mapped[str] = mapped_column(String(20), unique=True)
     channel: Mapped[str] = mapped_column(String(16))
     channel_ref: Mapped[str | None] = mapped_column(String(128))
-    contact_phone: Mapped[str | None] = mapped_column(String(32))
+    contact_phone_encrypted: Mapped[str | None] = mapped_column(String(255))
+    wechat_openid: Mapped[str | None] = mapped_column(String(64), index=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

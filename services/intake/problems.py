@@ -8,6 +8,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from services.intake.limits import RateLimited
+
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -101,6 +103,12 @@ def install(app: FastAPI) -> None:
             detail = "这个地址不支持这种请求方式"
         response = problem(exc.status_code, detail or "请求失败")
         response.headers.update(exc.headers or {})
+        return response
+
+    @app.exception_handler(RateLimited)
+    async def _rate_limited(_request: Request, exc: RateLimited) -> JSONResponse:
+        response = problem(429, f"您提交得太频繁了，请 {exc.retry_after} 秒后再试")
+        response.headers["Retry-After"] = str(exc.retry_after)
         return response
 
     @app.exception_handler(Exception)

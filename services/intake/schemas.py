@@ -64,6 +64,7 @@ class FeedbackAccepted(BaseModel):
     ticket_id: str = Field(description="Internal id of the ticket")
     received_at: datetime
     message: str = Field(description="A sentence to show or read to the citizen")
+    status_url: str = Field(description="Where the citizen can check the ticket's progress")
 
 
 _BLANKS = re.compile(r"[ \t\u3000]+")

@@ -21,6 +21,7 @@ from feedbackloop.events import (
 )
 from feedbackloop.events.topics import FEEDBACK_RECEIVED
 from services.intake.models import OutboxMessage, Submission, TicketCounter
+from services.intake.privacy import ContactCipher, mask_personal_numbers
 from services.intake.schemas import mask_phone
 from services.intake.ticket_numbers import day_of, format_ticket_no
 
@@ -62,7 +63,9 @@ def get_submission(*, session: Session, channel: Channel, channel_ref: str) -> S
     return session.execute(stmt).scalar_one_or_none()
 
 
-def create_submission(*, session: Session, item: NewFeedback, node: int, now: datetime) -> Accepted:
+def create_submission(
+    *, session: Session, item: NewFeedback, node: int, now: datetime, cipher: ContactCipher
+) -> Accepted:
     """Store an item and its FeedbackReceived event in the outbox; the caller commits."""
     ticket_id = str(uuid.uuid4())
     day = day_of(now)
@@ -80,8 +83,8 @@ def create_submission(*, session: Session, item: NewFeedback, node: int, now: da
         channel=item.channel,
         channel_ref=item.channel_ref,
         received_at=now,
-        title=item.title,
-        text=item.text,
+        title=mask_personal_numbers(item.title) if item.title else None,
+        text=mask_personal_numbers(item.text),
         location=item.location,
         attachments=item.attachments,
         contact=contact,
@@ -95,7 +98,10 @@ def create_submission(*, session: Session, item: NewFeedback, node: int, now: da
             ticket_no=ticket_no,
             channel=item.channel.value,
             channel_ref=item.channel_ref,
-            contact_phone=item.contact_phone,
+            contact_phone_encrypted=cipher.encrypt(item.contact_phone)
+            if item.contact_phone
+            else None,
+            wechat_openid=item.wechat_openid,
             received_at=now,
         )
     )

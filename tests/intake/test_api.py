@@ -25,15 +25,22 @@ GOOD = {
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
-    # No `with`: the lifespan (and so the relay) does not run, as if Kafka were down.
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'intake.db'}", kafka_bootstrap="127.0.0.1:1"
+    yield make_client(tmp_path, rate_limit_per_minute=1000)
+
+
+def make_client(tmp_path: Path, **settings: object) -> TestClient:
+    """A client of an intake whose relay never runs, as if Kafka were down."""
+    # No `with`: the lifespan (and so the relay) does not run.
+    config = Settings(
+        database_url=f"sqlite:///{tmp_path / 'intake.db'}",
+        kafka_bootstrap="127.0.0.1:1",
+        **settings,  # type: ignore[arg-type]
     )
-    yield TestClient(create_app(settings), raise_server_exceptions=False)
+    return TestClient(create_app(config), raise_server_exceptions=False)
 
 
 def outbox(client: TestClient) -> list[OutboxMessage]:
-    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
+    with client.app.state.intake.sessions() as session:  # type: ignore[attr-defined]
         return list(session.execute(select(OutboxMessage)).scalars())
 
 
@@ -58,9 +65,12 @@ def test_the_phone_number_travels_masked_and_stays_raw_only_in_intake(client: Te
     assert event.data.contact is not None
     assert event.data.contact.phone_masked == "138****5678"
     assert event.data.contact.callback_consent is True
-    with client.app.state.sessions() as session:  # type: ignore[attr-defined]
+    intake = client.app.state.intake  # type: ignore[attr-defined]
+    with intake.sessions() as session:
         stored = session.execute(select(Submission)).scalar_one()
-    assert stored.contact_phone == "+8613812345678"
+    assert stored.contact_phone_encrypted is not None
+    assert "13812345678" not in stored.contact_phone_encrypted
+    assert intake.cipher.decrypt(stored.contact_phone_encrypted) == "+8613812345678"
 
 
 def test_a_structured_location_is_kept(client: TestClient) -> None:
@@ -154,3 +164,32 @@ def test_text_is_cleaned_of_invisible_characters_and_stray_blanks(client: TestCl
     assert client.post("/api/v1/feedback", json=body).status_code == 201
     event = decode(outbox(client)[0].payload, expect=FeedbackReceived)
     assert event.data.text == "路灯坏了\n\n已经 一个月了"
+
+
+def test_too_many_items_from_one_source_get_429_with_retry_after(tmp_path: Path) -> None:
+    client = make_client(tmp_path, rate_limit_per_minute=3)
+    replies = [client.post("/api/v1/feedback", json=GOOD) for _ in range(4)]
+    assert [r.status_code for r in replies] == [201, 201, 201, 429]
+    assert 1 <= int(replies[-1].headers["Retry-After"]) <= 60
+    assert "太频繁" in replies[-1].json()["detail"]
+    assert len(outbox(client)) == 3
+
+
+def test_a_retry_with_the_same_key_is_answered_even_when_rate_limited(tmp_path: Path) -> None:
+    client = make_client(tmp_path, rate_limit_per_minute=1)
+    headers = {"Idempotency-Key": "once"}
+    first = client.post("/api/v1/feedback", json=GOOD, headers=headers)
+    again = client.post("/api/v1/feedback", json=GOOD, headers=headers)
+    assert again.status_code == 201
+    assert again.json()["ticket_no"] == first.json()["ticket_no"]
+
+
+def test_personal_numbers_in_the_text_are_masked_downstream(client: TestClient) -> None:
+    text = (
+        "我叫张三，身份证11010519491231002X，电话 139-1234-5678，退款请打到卡6222021234567890128。"
+    )
+    assert client.post("/api/v1/feedback", json=dict(GOOD, text=text)).status_code == 201
+    masked = decode(outbox(client)[0].payload, expect=FeedbackReceived).data.text
+    assert "11010519491231002X" not in masked and "1101**********002X" in masked
+    assert "139****5678" in masked
+    assert "6222021234567890128" not in masked

@@ -1,0 +1,1 @@
+"""One module per channel; each turns its input into a NewFeedback and calls accept_item."""

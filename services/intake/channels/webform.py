@@ -1,0 +1,5 @@
+"""The webform channel (being built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["webform"])

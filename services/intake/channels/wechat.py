@@ -1,0 +1,5 @@
+"""The wechat channel (being built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["wechat"])

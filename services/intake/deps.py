@@ -1,0 +1,34 @@
+"""What every intake route needs, bundled once per process and injected with `IntakeDep`."""
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.intake.config import Settings
+from services.intake.limits import RateLimiter
+from services.intake.metrics import IntakeMetrics
+from services.intake.privacy import ContactCipher
+from services.intake.relay import OutboxRelay
+
+
+@dataclass(frozen=True)
+class Intake:
+    """The parts of one intake process."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    relay: OutboxRelay
+    metrics: IntakeMetrics
+    limiter: RateLimiter
+    cipher: ContactCipher
+
+
+def get_intake(request: Request) -> Intake:
+    """The intake bundle of the application serving the request."""
+    intake: Intake = request.app.state.intake
+    return intake
+
+
+IntakeDep = Annotated[Intake, Depends(get_intake)]
