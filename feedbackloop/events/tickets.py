@@ -59,6 +59,9 @@ class TicketEvent(BaseModel):
     department_code: str | None = Field(
         default=None, description="Department responsible after the event."
     )
+    department_name: str | None = Field(
+        default=None, description="That department's name (Chinese), for messages to citizens."
+    )
     priority: Priority = Field(description="Priority after the event.")
     actor: str = Field(
         description="Who caused it: 'system', 'department:<code>', 'operator:<name>' or 'citizen'."

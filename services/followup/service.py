@@ -52,6 +52,7 @@ def create_ticket(*, session: Session, routed: Envelope[FeedbackRouted]) -> Open
         state_from=None,
         state_to=TicketState.ROUTED,
         department_code=decision.department_code,
+        department_name=decision.department_name,
         priority=decision.priority,
         actor="system",
         reason=f"派单至{decision.department_name}（{decision.method.value}）",

@@ -74,3 +74,18 @@ class TicketCounter(Base):
     day: Mapped[str] = mapped_column(String(6), primary_key=True)
     node: Mapped[int] = mapped_column(Integer, primary_key=True)
     last: Mapped[int] = mapped_column(Integer)
+
+
+class TicketStatus(Base):
+    """Read model of each ticket's latest state, fed from `ticket.events` (for status queries)."""
+
+    __tablename__ = "ticket_status"
+
+    ticket_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    ticket_no: Mapped[str] = mapped_column(String(20), unique=True)
+    state: Mapped[str] = mapped_column(String(16))
+    department_code: Mapped[str | None] = mapped_column(String(48))
+    department_name: Mapped[str | None] = mapped_column(String(100))
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_event_id: Mapped[str] = mapped_column(String(64))

@@ -16,11 +16,12 @@ from feedbackloop.events import (
     FeedbackReceived,
     Location,
     Priority,
+    TicketEvent,
     encode,
     new_event,
 )
 from feedbackloop.events.topics import FEEDBACK_RECEIVED
-from services.intake.models import OutboxMessage, Submission, TicketCounter
+from services.intake.models import OutboxMessage, Submission, TicketCounter, TicketStatus
 from services.intake.privacy import ContactCipher, mask_personal_numbers
 from services.intake.schemas import mask_phone
 from services.intake.ticket_numbers import day_of, format_ticket_no
@@ -115,6 +116,46 @@ def create_submission(
         )
     )
     return Accepted(ticket_id=ticket_id, ticket_no=ticket_no, received_at=now, created=True)
+
+
+def get_submission_by_ticket_no(*, session: Session, ticket_no: str) -> Submission | None:
+    """The submission behind a ticket number, if this intake accepted it."""
+    stmt = select(Submission).where(Submission.ticket_no == ticket_no)
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def get_ticket_status(*, session: Session, ticket_no: str) -> TicketStatus | None:
+    """The latest known state of a ticket, from the read model."""
+    stmt = select(TicketStatus).where(TicketStatus.ticket_no == ticket_no)
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def update_ticket_status(*, session: Session, event_id: str, event: TicketEvent) -> bool:
+    """Apply a ticket event to the read model unless a newer one is already there."""
+    current = session.get(TicketStatus, event.ticket_id)
+    if current is None:
+        session.add(
+            TicketStatus(
+                ticket_id=event.ticket_id,
+                ticket_no=event.ticket_no,
+                state=event.state_to.value,
+                department_code=event.department_code,
+                department_name=event.department_name,
+                due_at=event.due_at,
+                updated_at=event.occurred_at,
+                last_event_id=event_id,
+            )
+        )
+        return True
+    if current.last_event_id == event_id or current.updated_at > event.occurred_at:
+        return False
+    current.state = event.state_to.value
+    current.department_code = event.department_code
+    current.department_name = event.department_name or current.department_name
+    current.due_at = event.due_at
+    current.updated_at = event.occurred_at
+    current.last_event_id = event_id
+    return True
 
 
 def count_unsent(*, session: Session) -> int:
