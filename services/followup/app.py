@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import faust
 from fastapi import FastAPI, Request
@@ -15,6 +16,8 @@ from services.followup import agents
 from services.followup.config import Settings
 from services.followup.database import create_store
 from services.followup.views import router
+
+PROBLEM_JSON = "application/problem+json"
 
 
 def create_faust_app(settings: Settings, sessions: sessionmaker[Session]) -> faust.App:
@@ -45,8 +48,33 @@ def create_faust_app(settings: Settings, sessions: sessionmaker[Session]) -> fau
     return app
 
 
+def create_api(sessions: sessionmaker[Session], *, lifespan: Any = None) -> FastAPI:
+    """The ticket API on a store, without the stream processor (also used by the fuzz tests)."""
+    app = FastAPI(title="feedbackloop followup", version="1", lifespan=lifespan)
+    app.state.sessions = sessions
+    app.state.faust = None
+    app.include_router(router)
+
+    @app.exception_handler(HTTPException)
+    async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
+        detail = (
+            exc.detail if exc.status_code != 404 or exc.detail != "Not Found" else "没有这个地址"
+        )
+        body = {"type": "about:blank", "title": "请求失败", "status": exc.status_code}
+        body["detail"] = detail
+        return JSONResponse(body, status_code=exc.status_code, media_type=PROBLEM_JSON)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        body = {"type": "about:blank", "title": "请求有误", "status": 422}
+        body["detail"] = "请求参数格式不正确"
+        return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON)
+
+    return app
+
+
 def create_app(settings: Settings) -> FastAPI:
-    """Followup's ASGI app; the faust app starts and stops with it."""
+    """Followup's process: the ticket API with the stream processor starting and stopping."""
     sessions = create_store(settings.database_url)
     stream_app = create_faust_app(settings, sessions)
 
@@ -58,34 +86,6 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             await stream_app.stop()
 
-    app = FastAPI(title="feedbackloop followup", version="1", lifespan=lifespan)
-    app.state.sessions = sessions
+    app = create_api(sessions, lifespan=lifespan)
     app.state.faust = stream_app
-    app.include_router(router)
-
-    @app.exception_handler(HTTPException)
-    async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
-        detail = (
-            exc.detail if exc.status_code != 404 or exc.detail != "Not Found" else "没有这个地址"
-        )
-        body = {
-            "type": "about:blank",
-            "title": "请求失败",
-            "status": exc.status_code,
-            "detail": detail,
-        }
-        return JSONResponse(
-            body, status_code=exc.status_code, media_type="application/problem+json"
-        )
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        body = {
-            "type": "about:blank",
-            "title": "请求有误",
-            "status": 422,
-            "detail": "请求参数格式不正确",
-        }
-        return JSONResponse(body, status_code=422, media_type="application/problem+json")
-
     return app

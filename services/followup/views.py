@@ -97,4 +97,5 @@ def get_ticket(ticket_no: str, sessions: SessionsDep) -> TicketOut:
 @router.get("/healthz", summary="Liveness")
 def healthz(request: Request) -> dict[str, str]:
     """Whether followup and its stream processor run."""
-    return {"status": "failed" if request.app.state.faust.crashed else "ok"}
+    stream = request.app.state.faust
+    return {"status": "failed" if stream is not None and stream.crashed else "ok"}

@@ -43,7 +43,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        relay.start()
+        if settings.relay_enabled:
+            relay.start()
         try:
             yield
         finally:

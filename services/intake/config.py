@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     max_batch_bytes: int = Field(
         default=32 * 1024 * 1024, description="Cap of the hotline JSONL batch endpoint."
     )
+    relay_enabled: bool = Field(
+        default=True,
+        description="Run the outbox relay here; off for API-only replicas sharing one store.",
+    )
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
     relay_idle_seconds: float = Field(
         default=1.0, gt=0, description="How often the relay looks for rows it was not told of."

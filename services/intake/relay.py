@@ -35,13 +35,17 @@ class OutboxRelay:
         self._idle_seconds = idle_seconds
         self._wake = threading.Event()
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
+        self._thread: threading.Thread | None = None
         self._producer: KafkaProducer | None = None
         self.published = 0
         self.broker_available = False
 
     def start(self) -> None:
-        """Start publishing in the background."""
+        """Start publishing in the background (again after a stop)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
         self._thread.start()
 
     def wake(self) -> None:
@@ -52,7 +56,8 @@ class OutboxRelay:
         """Stop after the batch in flight; unsent rows stay in the outbox for the next start."""
         self._stopping.set()
         self._wake.set()
-        self._thread.join(timeout)
+        if self._thread is not None:
+            self._thread.join(timeout)
 
     def _run(self) -> None:
         backoff = 0.2

@@ -74,7 +74,11 @@ def find_events(
     count: int = 1,
     timeout: float = 60,
 ) -> list[Envelope[Any]]:
-    """Read a topic from the start (committed records only) until `count` events match."""
+    """Read a topic from the start (committed records only) until `count` events match.
+
+    Once enough have matched it reads on to the current end of the log, so a duplicate that
+    sits after the first copies is returned too and the caller can count it.
+    """
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,
         isolation_level="read_committed",
@@ -96,11 +100,16 @@ def find_events(
                         continue
                     if match(event):
                         found.append(event)
-            if len(found) >= count:
+            if len(found) >= count and _at_end(consumer, partitions):
                 return found
         raise AssertionError(f"found {len(found)} of {count} matching events on {topic}")
     finally:
         consumer.close()
+
+
+def _at_end(consumer: KafkaConsumer, partitions: list[TopicPartition]) -> bool:
+    ends = consumer.end_offsets(partitions)
+    return all(consumer.position(tp) >= ends[tp] for tp in partitions)
 
 
 def metric(url: str, name: str, labels: dict[str, str]) -> float:

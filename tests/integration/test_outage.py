@@ -1,0 +1,102 @@
+"""Nothing accepted is lost: intake keeps answering while Kafka is down, and publishes later."""
+
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from feedbackloop.devstack.config import StackSettings
+from feedbackloop.devstack.kafka import LocalKafka, create_topics
+from feedbackloop.devstack.processes import ServiceProcess
+from feedbackloop.events import FeedbackReceived
+from feedbackloop.events.topics import CORE_TOPICS, FEEDBACK_RECEIVED
+from tests.integration.conftest import PARTITIONS, find_events, free_port, wait_for
+
+pytestmark = pytest.mark.integration
+
+ITEMS = 200
+
+#: Submits item number n through one channel.
+Submit = Callable[[httpx.Client, int], httpx.Response]
+
+
+def submit_web(client: httpx.Client, n: int) -> httpx.Response:
+    body = {"title": f"停电第{n}户", "text": f"幸福小区{n}号楼从昨晚开始停电，冰箱里的东西都坏了。"}
+    return client.post("/api/v1/feedback", json=body)
+
+
+CHANNELS: list[Submit] = [submit_web]
+
+
+@pytest.fixture(scope="module")
+def own_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
+    # A broker of its own: stopping it must not disturb the other integration tests.
+    broker = LocalKafka(
+        home=tmp_path_factory.mktemp("outage-kafka"),
+        pom=StackSettings().kafka_pom,
+        port=free_port(),
+        controller_port=free_port(),
+    )
+    broker.start(timeout=120)
+    create_topics(broker.bootstrap, list(CORE_TOPICS), partitions=PARTITIONS)
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="module")
+def intake(own_kafka: LocalKafka, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    state: Path = tmp_path_factory.mktemp("outage-intake")
+    proc = ServiceProcess("intake", free_port(), state / "intake.log")
+    env = dict(os.environ)
+    env.update(
+        {
+            "FEEDBACKLOOP_KAFKA_BOOTSTRAP": own_kafka.bootstrap,
+            "FEEDBACKLOOP_INTAKE_PORT": str(proc.port),
+            "FEEDBACKLOOP_INTAKE_DATABASE_URL": f"sqlite:///{state / 'intake.db'}",
+            "FEEDBACKLOOP_INTAKE_RATE_LIMIT_PER_MINUTE": "100000",
+            "FEEDBACKLOOP_INTAKE_READ_MODEL_ENABLED": "false",
+        }
+    )
+    proc.start(env)
+    proc.wait_healthy(deadline=time.monotonic() + 60)
+    yield proc.url
+    proc.stop()
+
+
+def test_items_accepted_while_kafka_is_down_arrive_exactly_once_when_it_is_back(
+    own_kafka: LocalKafka, intake: str
+) -> None:
+    own_kafka.stop()
+    tickets: set[str] = set()
+    with httpx.Client(base_url=intake, timeout=10) as client:
+        for n in range(ITEMS):
+            reply = CHANNELS[n % len(CHANNELS)](client, n)
+            assert reply.status_code in (200, 201), reply.text
+            tickets.add(reply.json()["ticket_id"])
+        assert len(tickets) == ITEMS
+        health = client.get("/healthz").json()
+        assert health["outbox_pending"] == ITEMS
+        assert health["kafka"] is False
+
+        own_kafka.start(timeout=120)
+        wait_for(
+            lambda: client.get("/healthz").json()["outbox_pending"] == 0,
+            timeout=120,
+            what="the outbox to drain after Kafka came back",
+        )
+
+    events = find_events(
+        own_kafka.bootstrap,
+        FEEDBACK_RECEIVED,
+        lambda e: isinstance(e.data, FeedbackReceived) and e.data.ticket_id in tickets,
+        count=ITEMS,
+    )
+    per_ticket = Counter(e.data.ticket_id for e in events)
+    assert set(per_ticket) == tickets
+    duplicated = {ticket: n for ticket, n in per_ticket.items() if n > 1}
+    assert duplicated == {}, f"published more than once: {duplicated}"
+    assert len({e.id for e in events}) == ITEMS
