@@ -42,5 +42,9 @@ integration: deps
 test: deps lint
 	$(BIN)/pytest
 
+bench: deps
+	$(BIN)/python -m bench.intake
+	$(BIN)/python -m bench.report
+
 clean:
 	rm -rf .var artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from services.intake import problems, service, views
 from services.intake.channels import hotline, open311, web, webform, wechat
 from services.intake.config import Settings
-from services.intake.database import create_store
+from services.intake.database import create_store, write_guard
 from services.intake.deps import Intake
 from services.intake.limits import BodySizeLimit, RateLimiter
 from services.intake.metrics import IntakeMetrics
@@ -39,6 +39,7 @@ def create_app(settings: Settings) -> FastAPI:
         metrics=IntakeMetrics(pending=pending, published=lambda: float(relay.published)),
         limiter=RateLimiter(per_minute=settings.rate_limit_per_minute),
         cipher=ContactCipher(settings.contact_key),
+        write_guard=write_guard(sessions),
     )
 
     @asynccontextmanager

@@ -1,5 +1,7 @@
 """Engine and sessions for intake's store (SQLite by default, any SQLAlchemy URL)."""
 
+import threading
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,16 @@ def create_store(database_url: str) -> sessionmaker[Session]:
         engine = create_engine(url, pool_pre_ping=True)
     Base.metadata.create_all(engine)
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def write_guard(factory: sessionmaker[Session]) -> AbstractContextManager[object]:
+    """A lock that serialises this process's write transactions on SQLite.
+
+    SQLite admits one writer; without the lock, concurrent request threads wait in SQLite's
+    busy handler, which sleeps in growing steps and turns contention into second-long tails.
+    Other databases handle concurrent writers themselves.
+    """
+    return threading.Lock() if engine_of(factory).dialect.name == "sqlite" else nullcontext()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

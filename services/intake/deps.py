@@ -1,5 +1,6 @@
 """What every intake route needs, bundled once per process and injected with `IntakeDep`."""
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -23,6 +24,7 @@ class Intake:
     metrics: IntakeMetrics
     limiter: RateLimiter
     cipher: ContactCipher
+    write_guard: AbstractContextManager[object]
 
 
 def get_intake(request: Request) -> Intake:

@@ -23,7 +23,7 @@ def accept_item(
         return known
     intake.limiter.check(*limit_keys)
     try:
-        with intake.sessions.begin() as session:
+        with intake.write_guard, intake.sessions.begin() as session:
             accepted = service.create_submission(
                 session=session,
                 item=item,
