@@ -3,13 +3,13 @@
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import faust
 from sqlalchemy.orm import Session, sessionmaker
 
-from feedbackloop.events import DeadLetter, FeedbackRouted, InvalidEvent, decode, encode, new_event
+from feedbackloop.events import FeedbackRouted, InvalidEvent, decode, encode
+from feedbackloop.events.dead_letters import dead_letter
 from feedbackloop.events.topics import DEAD_LETTER, TICKET_EVENTS
 from services.followup import service
 
@@ -39,22 +39,17 @@ def register(
                 opened = await asyncio.to_thread(open_ticket, sessions=sessions, raw=event.value)
             except InvalidEvent as exc:
                 log.warning("dead-lettering %s: %s", event.message.tp, exc)
-                letter = DeadLetter(
+                message = event.message
+                letter_key, letter = dead_letter(
                     consumer="followup",
-                    topic=event.message.topic,
-                    partition=event.message.partition,
-                    offset=event.message.offset,
-                    key=(event.key or b"").decode(errors="replace") or None,
-                    value=(event.value or b"").decode(errors="replace")[:100_000],
-                    error=str(exc)[:2000],
-                    failed_at=datetime.now(UTC),
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                    key=event.key,
+                    value=event.value,
+                    error=str(exc),
                 )
-                subject = letter.key or f"{letter.topic}-{letter.partition}-{letter.offset}"
-                await publish(
-                    DEAD_LETTER,
-                    subject,
-                    encode(new_event(data=letter, source="/followup", subject=subject)),
-                )
+                await publish(DEAD_LETTER, letter_key, letter)
                 continue
             # Published again for a duplicate too, with the same id: if the first copy was
             # lost in a crash this one replaces it, otherwise consumers drop it.

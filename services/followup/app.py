@@ -1,7 +1,5 @@
 """The followup process: the ticket-opening faust agent inside the ticket API."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import faust
@@ -12,9 +10,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException
 
 from feedbackloop.events.topics import FEEDBACK_ROUTED
+from feedbackloop.runtime.sql import create_store
+from feedbackloop.runtime.streams import (
+    RawPublisher,
+    create_stream_app,
+    raw_topic,
+    stream_lifespan,
+)
 from services.followup import agents
 from services.followup.config import Settings
-from services.followup.database import create_store
+from services.followup.models import Base
 from services.followup.views import router
 
 PROBLEM_JSON = "application/problem+json"
@@ -22,30 +27,24 @@ PROBLEM_JSON = "application/problem+json"
 
 def create_faust_app(settings: Settings, sessions: sessionmaker[Session]) -> faust.App:
     """The faust app with the ticket-opening agent attached."""
-    app = faust.App(
+    app = create_stream_app(
         "feedbackloop-followup",
-        broker="kafka://" + settings.kafka_bootstrap.replace(",", ";"),
+        bootstrap=settings.kafka_bootstrap,
+        partitions=settings.topic_partitions,
         # The effect is a database write, idempotent by event id; Kafka transactions would
         # not cover it, so at-least-once is the honest guarantee here.
-        processing_guarantee="at_least_once",
-        store="memory://",
-        web_enabled=False,
-        autodiscover=False,
-        topic_partitions=settings.topic_partitions,
-        topic_replication_factor=1,
-        producer_acks=-1,
-        consumer_auto_offset_reset="earliest",
+        guarantee="at_least_once",
     )
-    topics = {}
-
-    async def publish(topic: str, key: str, value: bytes) -> None:
-        if topic not in topics:
-            topics[topic] = app.topic(topic, key_serializer="raw", value_serializer="raw")
-        await topics[topic].send(key=key.encode(), value=value)
-
-    source = app.topic(FEEDBACK_ROUTED, key_serializer="raw", value_serializer="raw")
-    agents.register(app, source=source, sessions=sessions, publish=publish)
+    publisher = RawPublisher(app, partitions=settings.topic_partitions)
+    agents.register(
+        app, source=raw_topic(app, FEEDBACK_ROUTED), sessions=sessions, publish=publisher
+    )
     return app
+
+
+def open_store(database_url: str) -> sessionmaker[Session]:
+    """Followup's ticket store."""
+    return create_store(database_url, Base.metadata)
 
 
 def create_api(sessions: sessionmaker[Session], *, lifespan: Any = None) -> FastAPI:
@@ -57,9 +56,8 @@ def create_api(sessions: sessionmaker[Session], *, lifespan: Any = None) -> Fast
 
     @app.exception_handler(HTTPException)
     async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
-        detail = (
-            exc.detail if exc.status_code != 404 or exc.detail != "Not Found" else "没有这个地址"
-        )
+        unknown_path = exc.status_code == 404 and exc.detail == "Not Found"
+        detail = "没有这个地址" if unknown_path else exc.detail
         body = {"type": "about:blank", "title": "请求失败", "status": exc.status_code}
         body["detail"] = detail
         return JSONResponse(body, status_code=exc.status_code, media_type=PROBLEM_JSON)
@@ -75,17 +73,8 @@ def create_api(sessions: sessionmaker[Session], *, lifespan: Any = None) -> Fast
 
 def create_app(settings: Settings) -> FastAPI:
     """Followup's process: the ticket API with the stream processor starting and stopping."""
-    sessions = create_store(settings.database_url)
+    sessions = open_store(settings.database_url)
     stream_app = create_faust_app(settings, sessions)
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await stream_app.start()
-        try:
-            yield
-        finally:
-            await stream_app.stop()
-
-    app = create_api(sessions, lifespan=lifespan)
+    app = create_api(sessions, lifespan=stream_lifespan(stream_app))
     app.state.faust = stream_app
     return app

@@ -8,7 +8,6 @@ from typing import Any
 import faust
 
 from feedbackloop.events import (
-    DeadLetter,
     FeedbackReceived,
     FeedbackRouted,
     InvalidEvent,
@@ -17,6 +16,7 @@ from feedbackloop.events import (
     encode,
     new_event,
 )
+from feedbackloop.events.dead_letters import dead_letter
 from feedbackloop.events.topics import DEAD_LETTER, FEEDBACK_ROUTED, queue_topic
 from services.router.metrics import RouterMetrics
 from services.router.rules import RuleTable, decide
@@ -55,22 +55,6 @@ def route_one(*, table: RuleTable, raw: bytes) -> tuple[str, bytes]:
     return item.ticket_id, encode(event)
 
 
-def dead_letter(*, raw: bytes | None, key: bytes | None, error: str, where: Any) -> bytes:
-    """A DeadLetter event for a message the router could not handle."""
-    letter = DeadLetter(
-        consumer="router",
-        topic=where.topic,
-        partition=where.partition,
-        offset=where.offset,
-        key=key.decode(errors="replace") if key else None,
-        value=(raw or b"").decode(errors="replace")[:100_000],
-        error=error[:2000],
-        failed_at=datetime.now(UTC),
-    )
-    subject = letter.key or f"{where.topic}-{where.partition}-{where.offset}"
-    return encode(new_event(data=letter, source=SOURCE, subject=subject))
-
-
 def register(
     app: faust.App,
     *,
@@ -92,8 +76,17 @@ def register(
                     str(exc) if isinstance(exc, InvalidEvent) else f"{type(exc).__name__}: {exc}"
                 )
                 log.warning("dead-lettering %s: %s", event.message.tp, reason)
-                letter = dead_letter(raw=raw, key=key, error=reason, where=event.message)
-                await publish(DEAD_LETTER, (key or b"").decode(errors="replace"), letter)
+                message = event.message
+                letter_key, letter = dead_letter(
+                    consumer="router",
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                    key=key,
+                    value=raw,
+                    error=reason,
+                )
+                await publish(DEAD_LETTER, letter_key, letter)
                 metrics.dead_letters.inc()
                 continue
             decoded = decode(routed, expect=FeedbackRouted).data

@@ -8,14 +8,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from feedbackloop.events import Priority, TicketEventKind, TicketState
 from services.followup import service
-from services.followup.database import create_store
+from services.followup.app import open_store
 from services.followup.models import AuditEntry, Ticket
 from tests import factories
 
 
 @pytest.fixture
 def sessions(tmp_path: Path) -> sessionmaker[Session]:
-    return create_store(f"sqlite:///{tmp_path / 'followup.db'}")
+    return open_store(f"sqlite:///{tmp_path / 'followup.db'}")
 
 
 def test_a_routed_item_becomes_a_ticket_with_a_deadline_and_an_audit_entry(

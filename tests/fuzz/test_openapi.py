@@ -12,7 +12,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from services.followup.app import create_api as create_followup_api
-from services.followup.database import create_store
+from services.followup.app import open_store
 from services.intake.app import create_app as create_intake
 from services.intake.config import Settings as IntakeSettings
 
@@ -40,7 +40,7 @@ intake_api = schemathesis.openapi.from_asgi(
     ),
 )
 followup_api = schemathesis.openapi.from_asgi(
-    "/openapi.json", create_followup_api(create_store(f"sqlite:///{_STATE / 'followup.db'}"))
+    "/openapi.json", create_followup_api(open_store(f"sqlite:///{_STATE / 'followup.db'}"))
 )
 
 

@@ -1,0 +1,71 @@
+"""faust stream apps with the project's defaults, a raw publisher, and their ASGI lifespan."""
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Literal
+
+import faust
+from fastapi import FastAPI
+
+
+def create_stream_app(
+    app_id: str,
+    *,
+    bootstrap: str,
+    partitions: int,
+    guarantee: Literal["exactly_once", "at_least_once"],
+) -> faust.App:
+    """A faust app on our broker(s): raw bytes in and out, no web server, memory store."""
+    return faust.App(
+        app_id,
+        broker="kafka://" + bootstrap.replace(",", ";"),
+        processing_guarantee=guarantee,
+        store="memory://",
+        web_enabled=False,
+        autodiscover=False,
+        topic_partitions=partitions,
+        topic_replication_factor=1,
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+    )
+
+
+class RawPublisher:
+    """Sends raw records through a faust app's producer (inside its transaction, if any)."""
+
+    def __init__(self, app: faust.App, *, partitions: int) -> None:
+        self._app = app
+        self._partitions = partitions
+        self._topics: dict[str, Any] = {}
+
+    def topic(self, name: str) -> Any:
+        """The faust topic object for a name, created once."""
+        if name not in self._topics:
+            self._topics[name] = self._app.topic(
+                name, key_serializer="raw", value_serializer="raw", partitions=self._partitions
+            )
+        return self._topics[name]
+
+    async def __call__(self, topic: str, key: str, value: bytes) -> None:
+        await self.topic(topic).send(key=key.encode(), value=value)
+
+
+def raw_topic(app: faust.App, *names: str) -> Any:
+    """A source topic (or several) whose records the agents decode themselves."""
+    return app.topic(*names, key_serializer="raw", value_serializer="raw")
+
+
+def stream_lifespan(
+    stream_app: faust.App,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """An ASGI lifespan that starts the stream app with the web app and stops it after."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await stream_app.start()
+        try:
+            yield
+        finally:
+            await stream_app.stop()
+
+    return lifespan
