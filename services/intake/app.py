@@ -15,6 +15,7 @@ from services.intake.deps import Intake
 from services.intake.limits import BodySizeLimit, RateLimiter
 from services.intake.metrics import IntakeMetrics
 from services.intake.privacy import ContactCipher
+from services.intake.read_model import TicketStatusFeed
 from services.intake.relay import OutboxRelay
 
 
@@ -42,13 +43,20 @@ def create_app(settings: Settings) -> FastAPI:
         write_guard=write_guard(sessions),
     )
 
+    status_feed = TicketStatusFeed(
+        sessions=sessions, bootstrap=settings.kafka_bootstrap, write_guard=intake.write_guard
+    )
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if settings.relay_enabled:
             relay.start()
+        if settings.read_model_enabled:
+            status_feed.start()
         try:
             yield
         finally:
+            status_feed.stop()
             relay.stop()
 
     app = FastAPI(

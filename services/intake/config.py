@@ -1,14 +1,20 @@
 """Intake settings, read once from the environment (prefix FEEDBACKLOOP_INTAKE_)."""
 
+import base64
+import binascii
+from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Development-only secrets: usable on a laptop, refused when FEEDBACKLOOP_ENV=production.
 DEV_CONTACT_KEY = "ZGV2ZWxvcG1lbnQta2V5LW5vdC1mb3ItcHJvZHVjdGk="
 DEV_WECHAT_TOKEN = "feedbackloop-dev-token"
 DEV_OPEN311_KEY = "dev-open311-key"
+
+# The checkout; the shared data sits next to it (../shared/data) and is never copied in.
+_REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class Settings(BaseSettings):
@@ -63,6 +69,28 @@ class Settings(BaseSettings):
     read_model_enabled: bool = Field(
         default=True, description="Follow ticket.events for WeChat progress queries."
     )
+    taxonomy_path: Path = Field(
+        default=_REPO_ROOT.parent / "shared" / "data" / "taxonomy.csv",
+        description="The three-level complaint taxonomy (CSV); the Open311 services come from it.",
+    )
+    form_districts: list[str] = Field(
+        default_factory=lambda: [f"A{n}区" for n in range(1, 7)] + ["A7县", "A8县", "A9市"],
+        description="Districts (区县) offered on the /form page; others are refused.",
+    )
+
+    @field_validator("wechat_encoding_aes_key")
+    @classmethod
+    def _aes_key_is_43_base64_chars(cls, value: str | None) -> str | None:
+        # Checked at start, so a mistyped key stops intake instead of failing each callback.
+        if not value:
+            return None
+        try:
+            key = base64.b64decode(value + "=", validate=True)
+        except binascii.Error:
+            key = b""
+        if len(value) != 43 or len(key) != 32:
+            raise ValueError("wechat_encoding_aes_key must be WeChat's 43-character EncodingAESKey")
+        return value
 
     @model_validator(mode="after")
     def _no_default_secrets_in_production(self) -> "Settings":
