@@ -5,7 +5,7 @@ import os
 
 import typer
 
-from feedbackloop.cli import kafka, serve, stack
+from feedbackloop.cli import imports, kafka, serve, stack
 
 app = typer.Typer(
     help="feedbackloop: citizen feedback from intake to department queue, on the clock.",
@@ -13,6 +13,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(kafka.app, name="kafka")
+app.add_typer(imports.app, name="import")
 app.command("serve")(serve.serve)
 app.command("up")(stack.up)
 app.command("status")(stack.status)

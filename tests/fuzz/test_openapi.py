@@ -5,6 +5,7 @@ in-process without Kafka (intake answers from its outbox, followup reads its sto
 where a 5xx would come from if any input were not handled.
 """
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -22,6 +23,13 @@ FUZZ = settings(
     derandomize=True,  # the same cases every run: a failure here is reproducible
     suppress_health_check=list(HealthCheck),
 )
+
+
+@schemathesis.serializer("application/x-ndjson")
+def _jsonl(_ctx: object, value: object) -> bytes:
+    """The hotline batch body: whatever was generated, one JSON document per line."""
+    values = value if isinstance(value, list) else [value]
+    return b"\n".join(json.dumps(v, ensure_ascii=False).encode() for v in values)
 
 
 # Loaded at import: schemathesis parametrizes tests at collection time. (Its `from_fixture`

@@ -1,11 +1,6 @@
 """Open311 GeoReport v2: services from the taxonomy, requests in and out, spec-style errors."""
 
 import csv
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,8 +8,6 @@ from typing import Any
 import httpx
 import pytest
 import requests
-import uvicorn
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from georeport import GeoReport
 
@@ -32,6 +25,7 @@ from services.intake.config import DEV_OPEN311_KEY, Settings
 from services.intake.taxonomy import TaxonomyError, category_code, parse_taxonomy
 from services.intake.ticket_numbers import format_ticket_no, is_valid_ticket_no
 from tests.intake.test_api import make_client, outbox
+from tests.servers import serve_in_thread
 
 V2 = "/open311/v2"
 # A well-formed ticket number of a day long past: never handed out by these tests.
@@ -301,38 +295,11 @@ def test_a_huge_request_gets_413(client: TestClient) -> None:
     assert post(client, description="很" * 30_000).status_code == 413
 
 
-@contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """Run an app under uvicorn on a free loopback port in a thread; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("intake did not answer under uvicorn")
-            time.sleep(0.05)
-        yield base
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
 def test_a_round_trip_with_the_georeport_client(tmp_path: Path) -> None:
     app = create_app(
         Settings(database_url=f"sqlite:///{tmp_path / 'intake.db'}", kafka_bootstrap="127.0.0.1:1")
     )
-    with serving(app) as base:
+    with serve_in_thread(app) as base:
         client = GeoReport(f"{base}{V2}", api_key=DEV_OPEN311_KEY)
         services = client.get_service_list()
         assert len({s["service_name"] for s in services}) == 103

@@ -3,7 +3,7 @@
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -14,22 +14,12 @@ from feedbackloop.devstack.kafka import LocalKafka, create_topics
 from feedbackloop.devstack.processes import ServiceProcess
 from feedbackloop.events import FeedbackReceived
 from feedbackloop.events.topics import CORE_TOPICS, FEEDBACK_RECEIVED
+from tests.integration import channels
 from tests.integration.conftest import PARTITIONS, find_events, free_port, wait_for
 
 pytestmark = pytest.mark.integration
 
 ITEMS = 200
-
-#: Submits item number n through one channel.
-Submit = Callable[[httpx.Client, int], httpx.Response]
-
-
-def submit_web(client: httpx.Client, n: int) -> httpx.Response:
-    body = {"title": f"停电第{n}户", "text": f"幸福小区{n}号楼从昨晚开始停电，冰箱里的东西都坏了。"}
-    return client.post("/api/v1/feedback", json=body)
-
-
-CHANNELS: list[Submit] = [submit_web]
 
 
 @pytest.fixture(scope="module")
@@ -70,13 +60,12 @@ def intake(own_kafka: LocalKafka, tmp_path_factory: pytest.TempPathFactory) -> I
 def test_items_accepted_while_kafka_is_down_arrive_exactly_once_when_it_is_back(
     own_kafka: LocalKafka, intake: str
 ) -> None:
+    """Stop Kafka, send 200 items through all five entry points, start it, count them."""
     own_kafka.stop()
     tickets: set[str] = set()
     with httpx.Client(base_url=intake, timeout=10) as client:
         for n in range(ITEMS):
-            reply = CHANNELS[n % len(CHANNELS)](client, n)
-            assert reply.status_code in (200, 201), reply.text
-            tickets.add(reply.json()["ticket_id"])
+            tickets.add(channels.ALL[n % len(channels.ALL)](client, n))
         assert len(tickets) == ITEMS
         health = client.get("/healthz").json()
         assert health["outbox_pending"] == ITEMS
@@ -92,10 +81,14 @@ def test_items_accepted_while_kafka_is_down_arrive_exactly_once_when_it_is_back(
     events = find_events(
         own_kafka.bootstrap,
         FEEDBACK_RECEIVED,
-        lambda e: isinstance(e.data, FeedbackReceived) and e.data.ticket_id in tickets,
+        lambda e: isinstance(e.data, FeedbackReceived) and e.data.ticket_no in tickets,
         count=ITEMS,
     )
-    per_ticket = Counter(e.data.ticket_id for e in events)
+    per_ticket = Counter(e.data.ticket_no for e in events)
+    per_entry_point = ITEMS // len(channels.ALL)
+    expected = Counter({"web": 2 * per_entry_point, "wechat": per_entry_point})
+    expected.update({"open311": per_entry_point, "hotline": per_entry_point})
+    assert Counter(e.data.channel.value for e in events) == expected
     assert set(per_ticket) == tickets
     duplicated = {ticket: n for ticket, n in per_ticket.items() if n > 1}
     assert duplicated == {}, f"published more than once: {duplicated}"
