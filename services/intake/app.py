@@ -7,10 +7,11 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from feedbackloop.runtime.sql import write_guard
 from services.intake import problems, service, views
 from services.intake.channels import hotline, open311, web, webform, wechat
 from services.intake.config import Settings
-from services.intake.database import create_store, write_guard
+from services.intake.database import create_store
 from services.intake.deps import Intake
 from services.intake.limits import BodySizeLimit, RateLimiter
 from services.intake.metrics import IntakeMetrics

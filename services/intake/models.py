@@ -1,35 +1,17 @@
 """Intake's own tables: accepted submissions, the transactional outbox, ticket counters."""
 
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy import (
-    DateTime,
     Index,
     Integer,
     LargeBinary,
     String,
-    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timestamps stored in UTC and read back time-zone aware, on SQLite as on PostgreSQL."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("naive datetime; pass an aware one")
-        return value.astimezone(UTC) if value is not None else None
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+from feedbackloop.runtime.sql import UTCDateTime
 
 
 class Base(DeclarativeBase):
