@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEBIAN_DEPS := java=openjdk-17-jre-headless mvn=maven
 
-.PHONY: up demo test lint unit integration bench deps kafka-jars clean
+.PHONY: up demo test lint unit integration bench deps kafka-jars router-model clean
 
 $(STAMP): pyproject.toml
 	scripts/ensure-debian-packages.sh $(DEBIAN_DEPS)
@@ -17,10 +17,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-deps: $(STAMP) kafka-jars
+deps: $(STAMP) kafka-jars router-model
 
 kafka-jars: $(STAMP)
 	$(BIN)/feedbackloop kafka resolve
+
+# The category model is trained from ../shared/data, never committed (about 25 s here).
+router-model: $(STAMP)
+	$(BIN)/feedbackloop router train --if-missing
 
 up: deps
 	$(BIN)/feedbackloop up

@@ -5,7 +5,7 @@ import os
 
 import typer
 
-from feedbackloop.cli import imports, kafka, serve, stack
+from feedbackloop.cli import imports, kafka, router, serve, stack
 
 app = typer.Typer(
     help="feedbackloop: citizen feedback from intake to department queue, on the clock.",
@@ -14,6 +14,7 @@ app = typer.Typer(
 )
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(imports.app, name="import")
+app.add_typer(router.app, name="router")
 app.command("serve")(serve.serve)
 app.command("up")(stack.up)
 app.command("status")(stack.status)

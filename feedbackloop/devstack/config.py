@@ -27,6 +27,9 @@ class StackSettings(BaseSettings):
     kafka_controller_port: int = 9093
     kafka_heap: str = "512m"
     topic_partitions: int = Field(default=6, ge=1)
+    router_model_dir: Path = Field(
+        default=Path(".var/models/router"), description="The router's trained category model."
+    )
     intake_port: int = 8001
     router_port: int = 8002
     followup_port: int = 8003

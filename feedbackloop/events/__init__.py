@@ -10,6 +10,7 @@ from feedbackloop.events.codec import InvalidEvent, decode, encode
 from feedbackloop.events.envelope import Envelope, deterministic_event_id, new_event
 from feedbackloop.events.feedback import (
     Attachment,
+    Candidate,
     Channel,
     Contact,
     FeedbackReceived,
@@ -22,6 +23,7 @@ from feedbackloop.events.tickets import DeadLetter, TicketEvent, TicketEventKind
 
 __all__ = [
     "Attachment",
+    "Candidate",
     "Channel",
     "Contact",
     "DeadLetter",

@@ -31,6 +31,7 @@ class RoutingMethod(StrEnum):
     MODEL = "model"
     MANUAL = "manual"
     DEFAULT = "default"
+    TRIAGE = "triage"
 
 
 class _Payload(BaseModel):
@@ -110,6 +111,15 @@ class FeedbackReceived(_Payload):
     )
 
 
+class Candidate(_Payload):
+    """A department the model considered, with its probability."""
+
+    department_code: str = Field(description="Department code.")
+    department_name: str = Field(description="Department name (Chinese).")
+    category: str = Field(description="First-level category that leads to this department.")
+    probability: float = Field(ge=0, le=1, description="Model probability of that category.")
+
+
 class FeedbackRouted(_Payload):
     """The router's decision: which department handles an item, and how sure it is."""
 
@@ -123,4 +133,8 @@ class FeedbackRouted(_Payload):
     category: str | None = Field(default=None, description="First-level category, if known.")
     priority: Priority = Field(description="Priority the router settled on.")
     rule: str | None = Field(default=None, description="Name of the rule that matched, if any.")
+    candidates: list[Candidate] = Field(
+        default_factory=list,
+        description="The model's top departments with probabilities (for triage and audits).",
+    )
     routed_at: datetime = Field(description="When the decision was made (UTC).")

@@ -19,7 +19,7 @@ from feedbackloop.events import (
 from feedbackloop.events.dead_letters import dead_letter
 from feedbackloop.events.topics import DEAD_LETTER, FEEDBACK_ROUTED, queue_topic
 from services.router.metrics import RouterMetrics
-from services.router.rules import RuleTable, decide
+from services.router.rules import Classifier, RuleTable, decide
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +29,13 @@ SOURCE = "/router"
 Publish = Callable[[str, str, bytes], Awaitable[Any]]
 
 
-def route_one(*, table: RuleTable, raw: bytes) -> tuple[str, bytes]:
+def route_one(
+    *, table: RuleTable, classifier: Classifier, threshold: float, raw: bytes
+) -> tuple[str, bytes]:
     """Decide one raw FeedbackReceived event; return the ticket id and the routed event."""
     received = decode(raw, expect=FeedbackReceived)
     item: FeedbackReceived = received.data
-    decision = decide(table=table, item=item)
+    decision = decide(table=table, item=item, classifier=classifier, threshold=threshold)
     routed = FeedbackRouted(
         feedback=item,
         department_code=decision.department_code,
@@ -42,6 +44,8 @@ def route_one(*, table: RuleTable, raw: bytes) -> tuple[str, bytes]:
         confidence=decision.confidence,
         priority=decision.priority,
         rule=decision.rule,
+        category=decision.category,
+        candidates=decision.candidates,
         routed_at=datetime.now(UTC),
     )
     # Derived id: if this item is processed again after a crash, consumers see the same
@@ -60,6 +64,8 @@ def register(
     *,
     source: faust.TopicT,
     table: RuleTable,
+    classifier: Classifier,
+    threshold: float,
     publish: Publish,
     metrics: RouterMetrics,
 ) -> Any:
@@ -70,7 +76,9 @@ def register(
         async for event in stream.events():
             raw, key = event.value, event.key
             try:
-                ticket_id, routed = route_one(table=table, raw=raw)
+                ticket_id, routed = route_one(
+                    table=table, classifier=classifier, threshold=threshold, raw=raw
+                )
             except Exception as exc:  # a poison message must never stop the agent
                 reason = (
                     str(exc) if isinstance(exc, InvalidEvent) else f"{type(exc).__name__}: {exc}"

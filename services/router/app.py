@@ -13,12 +13,15 @@ from feedbackloop.runtime.streams import (
     stream_lifespan,
 )
 from services.router import agents
+from services.router.classifier import CategoryModel
 from services.router.config import Settings
 from services.router.metrics import RouterMetrics
 from services.router.rules import RuleTable, load_rule_table
 
 
-def create_faust_app(settings: Settings, table: RuleTable, metrics: RouterMetrics) -> faust.App:
+def create_faust_app(
+    settings: Settings, table: RuleTable, model: CategoryModel, metrics: RouterMetrics
+) -> faust.App:
     """The faust app with the routing agent attached."""
     app = create_stream_app(
         "feedbackloop-router",
@@ -28,7 +31,16 @@ def create_faust_app(settings: Settings, table: RuleTable, metrics: RouterMetric
     )
     publisher = RawPublisher(app, partitions=settings.topic_partitions)
     source = raw_topic(app, FEEDBACK_RECEIVED)
-    agents.register(app, source=source, table=table, publish=publisher, metrics=metrics)
+    threshold = settings.confidence_threshold or model.threshold
+    agents.register(
+        app,
+        source=source,
+        table=table,
+        classifier=model,
+        threshold=threshold,
+        publish=publisher,
+        metrics=metrics,
+    )
 
     @app.task(on_leader=False)
     async def declare_queues() -> None:
@@ -42,8 +54,12 @@ def create_faust_app(settings: Settings, table: RuleTable, metrics: RouterMetric
 def create_app(settings: Settings) -> FastAPI:
     """The router's ASGI app; the faust app starts and stops with it."""
     table = load_rule_table(settings.rules_path)
+    try:
+        model = CategoryModel.load(settings.model_dir)
+    except ValueError as exc:
+        raise RuntimeError(f"{exc}; train it with `feedbackloop router train`") from exc
     metrics = RouterMetrics()
-    stream_app = create_faust_app(settings, table, metrics)
+    stream_app = create_faust_app(settings, table, model, metrics)
     app = FastAPI(title="feedbackloop router", version="1", lifespan=stream_lifespan(stream_app))
     app.state.faust = stream_app
 
@@ -53,6 +69,8 @@ def create_app(settings: Settings) -> FastAPI:
             "status": "failed" if stream_app.crashed else "ok",
             "departments": len(table.departments),
             "rules": len(table.rules),
+            "model": model.card.get("version"),
+            "threshold": settings.confidence_threshold or model.threshold,
         }
 
     @app.get("/metrics", include_in_schema=False)

@@ -30,6 +30,13 @@ class Settings(BaseSettings):
         ),
     )
     rules_path: Path = DEFAULT_RULES
+    model_dir: Path = Field(
+        default=Path(".var/models/router"),
+        description="The trained category model (`feedbackloop router train` writes it).",
+    )
+    confidence_threshold: float | None = Field(
+        default=None, ge=0, le=1, description="Overrides the threshold chosen at training."
+    )
     processing_guarantee: Literal["exactly_once", "at_least_once"] = "exactly_once"
     host: str = "127.0.0.1"
     port: int = 8002

@@ -1,17 +1,18 @@
-"""The keyword routing table: loading it from YAML and applying it to an item."""
+"""The routing table and the routing decision: operator rules, then the model, then triage."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from feedbackloop.events import FeedbackReceived, Priority, RoutingMethod
+from feedbackloop.events import Candidate, FeedbackReceived, Priority, RoutingMethod
 from feedbackloop.events.topics import queue_topic
 
 
 class Rule(BaseModel):
-    """Keywords that send an item to one department."""
+    """Keywords that send an item to one department, whatever the model says."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -21,12 +22,13 @@ class Rule(BaseModel):
 
 
 class RuleTable(BaseModel):
-    """Departments, keyword rules, the fallback department and the urgency words."""
+    """Departments, category mapping, operator rules, the dispatch desk and urgency words."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     default_department: str
     departments: dict[str, str] = Field(min_length=1)
+    categories: dict[str, str] = Field(default_factory=dict)
     rules: tuple[Rule, ...] = ()
     urgent_keywords: tuple[str, ...] = ()
 
@@ -34,11 +36,19 @@ class RuleTable(BaseModel):
     def _known_departments(self) -> "RuleTable":
         for code in self.departments:
             queue_topic(code)  # raises for a code that cannot name a topic
-        unknown = {r.department for r in self.rules} | {self.default_department}
-        unknown -= set(self.departments)
+        named = {r.department for r in self.rules} | {self.default_department}
+        unknown = (named | set(self.categories.values())) - set(self.departments)
         if unknown:
-            raise ValueError(f"rules name departments that are not listed: {sorted(unknown)}")
+            raise ValueError(f"the table names departments that are not listed: {sorted(unknown)}")
         return self
+
+
+class Classifier(Protocol):
+    """What routing needs of the category model."""
+
+    def top(self, text: str, k: int = 3) -> list[tuple[str, float]]:
+        """The k most likely categories, most likely first."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -50,7 +60,9 @@ class Decision:
     method: RoutingMethod
     confidence: float
     priority: Priority
-    rule: str | None
+    rule: str | None = None
+    category: str | None = None
+    candidates: list[Candidate] = field(default_factory=list)
 
 
 def load_rule_table(path: Path) -> RuleTable:
@@ -58,19 +70,53 @@ def load_rule_table(path: Path) -> RuleTable:
     return RuleTable.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
 
 
-def decide(*, table: RuleTable, item: FeedbackReceived) -> Decision:
-    """Apply the table to an item: the rule with most keyword hits wins, else the default."""
+def decide(
+    *, table: RuleTable, item: FeedbackReceived, classifier: Classifier, threshold: float
+) -> Decision:
+    """Operator rules win; else the model if it is sure enough; else the dispatch desk (triage)."""
     text = f"{item.title or ''}\n{item.text}"
+    urgent = item.priority_hint is Priority.URGENT or any(w in text for w in table.urgent_keywords)
+    priority = Priority.URGENT if urgent else (item.priority_hint or Priority.NORMAL)
+    candidates = _candidates(table, classifier.top(text, 3))
     best: Rule | None = None
     best_hits = 0
     for rule in table.rules:
         hits = sum(1 for keyword in rule.keywords if keyword in text)
         if hits > best_hits:
             best, best_hits = rule, hits
-    urgent = item.priority_hint is Priority.URGENT or any(w in text for w in table.urgent_keywords)
-    priority = Priority.URGENT if urgent else (item.priority_hint or Priority.NORMAL)
-    if best is None:
-        code = table.default_department
-        return Decision(code, table.departments[code], RoutingMethod.DEFAULT, 0.0, priority, None)
-    code = best.department
-    return Decision(code, table.departments[code], RoutingMethod.RULE, 1.0, priority, best.name)
+    if best is not None:
+        code = best.department
+        category = candidates[0].category if candidates else None
+        return Decision(
+            code, table.departments[code], RoutingMethod.RULE, 1.0, priority, best.name,
+            category, candidates,
+        )  # fmt: skip
+    if candidates and candidates[0].probability >= threshold:
+        top = candidates[0]
+        return Decision(
+            top.department_code, top.department_name, RoutingMethod.MODEL, top.probability,
+            priority, None, top.category, candidates,
+        )  # fmt: skip
+    code = table.default_department
+    confidence = candidates[0].probability if candidates else 0.0
+    category = candidates[0].category if candidates else None
+    return Decision(
+        code, table.departments[code], RoutingMethod.TRIAGE, confidence, priority, None,
+        category, candidates,
+    )  # fmt: skip
+
+
+def _candidates(table: RuleTable, ranked: list[tuple[str, float]]) -> list[Candidate]:
+    found = []
+    for category, probability in ranked:
+        code = table.categories.get(category)
+        if code is not None:
+            found.append(
+                Candidate(
+                    department_code=code,
+                    department_name=table.departments[code],
+                    category=category,
+                    probability=round(probability, 4),
+                )
+            )
+    return found

@@ -1,6 +1,8 @@
 """A real Kafka broker and the four services as real processes, once per test run."""
 
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -39,7 +41,21 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
 
 
 @pytest.fixture(scope="session")
-def stack(kafka: LocalKafka, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def router_model() -> None:
+    """The router's model, trained as `make` does when it is missing."""
+    done = subprocess.run(
+        [sys.executable, "-m", "feedbackloop", "router", "train", "--if-missing"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.fixture(scope="session")
+def stack(
+    kafka: LocalKafka, router_model: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
     settings = StackSettings(
         state_dir=tmp_path_factory.mktemp("stack"),
         kafka_port=kafka.port,

@@ -118,3 +118,19 @@ def test_a_poison_message_is_dead_lettered_and_routing_goes_on(
     assert letter.data.topic == FEEDBACK_RECEIVED
     (routed,) = find_events(kafka.bootstrap, FEEDBACK_ROUTED, lambda e: e.subject == good.subject)
     assert routed.data.department_code in {"transport", "education"}
+
+
+def test_an_item_no_rule_knows_is_routed_by_the_model(kafka: LocalKafka, stack: Stack) -> None:
+    import httpx
+
+    text = "我在一家公司上班，已经三个月没有发薪水了，老板一直拖着，也不给签合同。"
+    reply = httpx.post(f"{stack.services['intake'].url}/api/v1/feedback", json={"text": text})
+    ticket_id = reply.json()["ticket_id"]
+    (routed,) = find_events(kafka.bootstrap, FEEDBACK_ROUTED, lambda e: e.subject == ticket_id)
+    assert routed.data.method == "model"
+    assert routed.data.category == "劳动和社会保障"
+    assert routed.data.department_code == "hrss"
+    assert routed.data.confidence >= 0.77
+    assert routed.data.candidates[0].department_code == "hrss"
+    (queued,) = find_events(kafka.bootstrap, queue_topic("hrss"), lambda e: e.subject == ticket_id)
+    assert queued.id == routed.id

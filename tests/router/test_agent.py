@@ -13,6 +13,7 @@ from services.router.config import DEFAULT_RULES
 from services.router.metrics import RouterMetrics
 from services.router.rules import load_rule_table
 from tests import factories
+from tests.router.test_rules import FixedClassifier
 
 
 class Recorder:
@@ -37,6 +38,8 @@ def setup() -> Iterator[tuple[faust.App, object, Recorder]]:
         app,
         source=source,
         table=load_rule_table(DEFAULT_RULES),
+        classifier=FixedClassifier(("教育文体", 0.9)),
+        threshold=0.77,
         publish=recorder,
         metrics=RouterMetrics(),
     )

@@ -5,10 +5,35 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from feedbackloop.devstack.config import StackSettings
 from feedbackloop.events import Priority, RoutingMethod
 from services.router.config import DEFAULT_RULES
-from services.router.rules import RuleTable, decide, load_rule_table
+from services.router.rules import Decision, RuleTable, decide, load_rule_table
 from tests import factories
+
+
+class FixedClassifier:
+    """A category model that always answers the same ranking."""
+
+    def __init__(self, *ranked: tuple[str, float]) -> None:
+        self.ranked = list(ranked)
+
+    def top(self, text: str, k: int = 3) -> list[tuple[str, float]]:
+        return self.ranked[:k]
+
+
+UNSURE = FixedClassifier(("城乡建设", 0.4), ("环境保护", 0.35), ("民政", 0.1))
+SURE_ENVIRONMENT = FixedClassifier(("环境保护", 0.93), ("城乡建设", 0.05))
+
+
+def route(
+    table: RuleTable, text: str, classifier: FixedClassifier = UNSURE, **fields: object
+) -> Decision:
+    item = factories.received(text, **fields).data
+    return decide(table=table, item=item, classifier=classifier, threshold=0.77)
+
+
+DATA = StackSettings().data_dir / "taxonomy.csv"
 
 
 @pytest.fixture(scope="module")
@@ -18,8 +43,7 @@ def table() -> RuleTable:
 
 def test_the_rule_with_most_keyword_hits_wins(table: RuleTable) -> None:
     # "小区" is a housing word, but three water words outvote it.
-    item = factories.received("小区自来水管漏水，已经停水两天了").data
-    decision = decide(table=table, item=item)
+    decision = route(table, "小区自来水管漏水，已经停水两天了", SURE_ENVIRONMENT)
     assert decision.department_code == "water"
     assert decision.department_name == "市水务局"
     assert decision.method is RoutingMethod.RULE
@@ -27,26 +51,40 @@ def test_the_rule_with_most_keyword_hits_wins(table: RuleTable) -> None:
 
 
 def test_the_title_counts_too(table: RuleTable) -> None:
-    item = factories.received("请尽快处理，谢谢", title="幼儿园招生问题").data
-    assert decide(table=table, item=item).department_code == "education"
+    assert route(table, "请尽快处理，谢谢", title="幼儿园招生问题").department_code == "education"
 
 
-def test_an_item_no_rule_matches_goes_to_the_dispatch_desk(table: RuleTable) -> None:
-    decision = decide(table=table, item=factories.received("想咨询一下这个事情怎么办").data)
+def test_a_sure_model_assigns_the_department_of_its_category(table: RuleTable) -> None:
+    decision = route(table, "想反映一下这个情况", SURE_ENVIRONMENT)
+    assert decision.department_code == "environment"
+    assert decision.method is RoutingMethod.MODEL
+    assert decision.confidence == 0.93 and decision.category == "环境保护"
+
+
+def test_an_unsure_model_sends_the_item_to_triage_with_its_top_three(table: RuleTable) -> None:
+    decision = route(table, "想咨询一下这个事情怎么办")
     assert decision.department_code == "dispatch"
-    assert decision.method is RoutingMethod.DEFAULT
-    assert decision.confidence == 0.0
+    assert decision.method is RoutingMethod.TRIAGE
+    assert [(c.department_code, c.probability) for c in decision.candidates] == [
+        ("housing", 0.4),
+        ("environment", 0.35),
+        ("civil", 0.1),
+    ]
+
+
+def test_every_taxonomy_category_has_a_department(table: RuleTable) -> None:
+    level1 = {line.split(",")[0] for line in DATA.read_text(encoding="utf-8").splitlines()[1:]}
+    assert set(table.categories) == level1
 
 
 def test_danger_words_make_an_item_urgent(table: RuleTable) -> None:
-    decision = decide(table=table, item=factories.received("楼道里闻到煤气味，怀疑燃气泄漏").data)
+    decision = route(table, "楼道里闻到煤气味，怀疑燃气泄漏")
     assert decision.department_code == "gas"
     assert decision.priority is Priority.URGENT
 
 
 def test_a_channel_urgency_hint_is_kept(table: RuleTable) -> None:
-    item = factories.received("路灯坏了", priority_hint=Priority.URGENT).data
-    assert decide(table=table, item=item).priority is Priority.URGENT
+    assert route(table, "路灯坏了", priority_hint=Priority.URGENT).priority is Priority.URGENT
 
 
 def test_the_default_table_lists_valid_departments(table: RuleTable) -> None:

@@ -1,0 +1,104 @@
+"""`feedbackloop router train|eval`: the router's category model."""
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(help="Train and evaluate the router's category model.")
+console = Console()
+
+
+def _model_dir(out: Path | None) -> Path:
+    from services.router.config import Settings
+
+    return out or Settings().model_dir
+
+
+@app.command()
+def train(
+    data_dir: Path = typer.Option(None, help="Folder with train.csv and dev.csv [../shared/data]."),
+    out: Path = typer.Option(
+        None, help="Where to write the model [FEEDBACKLOOP_ROUTER_MODEL_DIR]."
+    ),
+    if_missing: bool = typer.Option(False, "--if-missing", help="Only if no usable model exists."),
+) -> None:
+    """Train on train.csv, pick the threshold on dev.csv (>= 97% precision), save with a card."""
+    from feedbackloop.devstack.config import StackSettings
+    from services.router.classifier import CategoryModel
+    from services.router.training import read_labelled
+    from services.router.training import train as train_model
+
+    target = _model_dir(out)
+    if if_missing:
+        try:
+            CategoryModel.load(target)
+            console.print(f"Model present in {target}; not retraining.")
+            return
+        except ValueError:
+            pass
+    source = data_dir or StackSettings().data_dir
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("reading the labelled data", total=None)
+
+        def step(what: str) -> None:
+            progress.update(task, description=what)
+
+        train_set = read_labelled(source / "train.csv", text_columns=["subject", "body"])
+        dev_set = read_labelled(source / "dev.csv", text_columns=["subject", "body"])
+        model, metrics = train_model(train=train_set, dev=dev_set, progress=step)
+        step("saving")
+        model.save(target)
+    console.print(
+        f"Saved to {target}: dev macro-F1 {metrics['macro_f1']}, accuracy {metrics['accuracy']}, "
+        f"threshold {model.threshold} -> {metrics['auto_rate']:.1%} auto-assigned at "
+        f"{metrics['auto_precision']:.1%} precision, {model.card['train_seconds']} s to fit"
+    )
+
+
+@app.command("eval")
+def evaluate(
+    data: Path = typer.Option(
+        ..., exists=True, dir_okay=False, help="Labelled CSV (column label)."
+    ),
+    text_columns: str = typer.Option("subject,body", help="Columns joined as the text."),
+    model_dir: Path = typer.Option(
+        None, "--model", help="Model folder [FEEDBACKLOOP_ROUTER_MODEL_DIR]."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="End with one JSON line of the key figures."
+    ),
+) -> None:
+    """Print macro-F1, accuracy, per-class figures, the confusion matrix and the auto rate."""
+    from services.router.classifier import CategoryModel
+    from services.router.training import evaluate as evaluate_model
+    from services.router.training import read_labelled
+
+    try:
+        model = CategoryModel.load(_model_dir(model_dir))
+        labelled = read_labelled(data, text_columns=[c.strip() for c in text_columns.split(",")])
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+    metrics = evaluate_model(model, labelled)
+    console.print(
+        f"{metrics['items']} items: macro-F1 {metrics['macro_f1']}, "
+        f"accuracy {metrics['accuracy']}, "
+        f"auto-assigned {metrics['auto_rate']:.1%} at threshold {metrics['threshold']} with "
+        f"precision {metrics['auto_precision']:.1%}, {metrics['ms_per_item']} ms per item"
+    )
+    per_class = Table("category", "precision", "recall", "F1", "support")
+    for label, row in metrics["per_class"].items():
+        per_class.add_row(label, *(str(row[k]) for k in ("precision", "recall", "f1", "support")))
+    console.print(per_class)
+    confusion = Table("true \\ predicted", *metrics["labels"])
+    for label, counts in zip(metrics["labels"], metrics["confusion"], strict=True):
+        confusion.add_row(label, *(str(n) for n in counts))
+    console.print(confusion)
+    if as_json:
+        keys = ("macro_f1", "accuracy", "auto_rate", "auto_precision", "ms_per_item")
+        typer.echo(json.dumps({k: metrics[k] for k in keys}))

@@ -1,0 +1,120 @@
+"""Training and evaluating the category model on labelled CSV files."""
+
+import csv
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+from services.router.classifier import CategoryModel, choose_threshold, fit
+
+#: The promise is >= 97% precision among auto-assigned items. The threshold is chosen on dev
+#: (864 items, one item is 0.12 points) for 97.5%, so that unseen data keeps the promise.
+TARGET_PRECISION = 0.975
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """Texts and their first-level categories, read from a CSV."""
+
+    texts: list[str]
+    labels: list[str]
+    source: str
+
+
+def read_labelled(path: Path, *, text_columns: list[str], label_column: str = "label") -> Labelled:
+    """Read a CSV, joining `text_columns` with '。' into the text; unlabelled rows skipped."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in [*text_columns, label_column] if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path} has no column(s) {missing}; it has {reader.fieldnames}")
+        texts, labels = [], []
+        for row in reader:
+            label = (row.get(label_column) or "").strip()
+            if label:
+                texts.append("。".join((row.get(c) or "").strip() for c in text_columns))
+                labels.append(label)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    return Labelled(texts=texts, labels=labels, source=f"{path.name}@{digest}")
+
+
+def evaluate(
+    model: CategoryModel, data: Labelled, *, threshold: float | None = None
+) -> dict[str, Any]:
+    """Quality and speed of a model on labelled data, at its (or a given) threshold."""
+    started = time.perf_counter()
+    rows = [model.predict_proba([text])[0] for text in data.texts]  # one at a time, as routed
+    ms_per_item = (time.perf_counter() - started) * 1000 / max(len(data.texts), 1)
+    probabilities = np.vstack(rows) if rows else np.zeros((0, len(model.classes)))
+    classes = model.classes
+    predicted = [classes[i] for i in probabilities.argmax(1)]
+    threshold = model.threshold if threshold is None else threshold
+    auto = probabilities.max(1) >= threshold
+    truth = np.asarray(data.labels)
+    labels = sorted(set(classes) | set(data.labels))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        data.labels, predicted, labels=labels, zero_division=0
+    )
+    return {
+        "items": len(data.texts),
+        "macro_f1": round(float(np.mean([f for f, n in zip(f1, support, strict=True) if n])), 4),
+        "accuracy": round(float(accuracy_score(data.labels, predicted)), 4),
+        "threshold": threshold,
+        "auto_rate": round(float(auto.mean()), 4) if len(auto) else 0.0,
+        "auto_precision": round(float((np.asarray(predicted)[auto] == truth[auto]).mean()), 4)
+        if auto.any()
+        else 0.0,
+        "ms_per_item": round(ms_per_item, 3),
+        "per_class": {
+            label: {
+                "precision": round(float(p), 4),
+                "recall": round(float(r), 4),
+                "f1": round(float(f), 4),
+                "support": int(n),
+            }
+            for label, p, r, f, n in zip(labels, precision, recall, f1, support, strict=True)
+        },
+        "labels": labels,
+        "confusion": confusion_matrix(data.labels, predicted, labels=labels).tolist(),
+    }
+
+
+def train(
+    *,
+    train: Labelled,
+    dev: Labelled,
+    extra: Labelled | None = None,
+    progress: Callable[[str], None] = lambda _step: None,
+) -> tuple[CategoryModel, dict[str, Any]]:
+    """Fit on `train` (plus corrections), choose the threshold on `dev`, and describe the result."""
+    texts = train.texts + (extra.texts if extra else [])
+    labels = train.labels + (extra.labels if extra else [])
+    progress("fitting features and the calibrated linear model")
+    model = fit(texts, labels)
+    progress("choosing the confidence threshold on dev")
+    dev_probabilities = model.predict_proba(dev.texts)
+    model.threshold = choose_threshold(
+        dev_probabilities, dev.labels, model.classes, precision=TARGET_PRECISION
+    )
+    progress("evaluating on dev")
+    metrics = evaluate(model, dev)
+    model.card.update(
+        {
+            "train_data": train.source,
+            "dev_data": dev.source,
+            "corrections": len(extra.texts) if extra else 0,
+            "target_precision": TARGET_PRECISION,
+            "dev": {
+                k: metrics[k]
+                for k in ("macro_f1", "accuracy", "auto_rate", "auto_precision", "ms_per_item")
+            },
+            "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+    )
+    return model, metrics
