@@ -33,6 +33,9 @@ def routed(
     *,
     department: str = "urban",
     priority: Priority = Priority.NORMAL,
+    method: RoutingMethod = RoutingMethod.RULE,
+    assigned_by: str | None = None,
+    minute: int = 0,
 ) -> Envelope[FeedbackRouted]:
     """A FeedbackRouted event for an item."""
     item = item or received()
@@ -40,10 +43,11 @@ def routed(
         feedback=item.data,
         department_code=department,
         department_name="市城市管理局",
-        method=RoutingMethod.RULE,
-        confidence=1.0,
+        method=method,
+        confidence=1.0 if method is not RoutingMethod.TRIAGE else 0.4,
         priority=priority,
-        rule="市容与环卫",
-        routed_at=datetime(2026, 11, 22, 2, 0, 1, tzinfo=UTC),
+        rule="市容与环卫" if method is RoutingMethod.RULE else None,
+        routed_at=datetime(2026, 11, 22, 2, minute, 1, tzinfo=UTC),
+        assigned_by=assigned_by,
     )
     return new_event(data=data, source="/router", subject=item.data.ticket_id)

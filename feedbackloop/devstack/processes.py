@@ -98,6 +98,7 @@ class Stack:
                 "FEEDBACKLOOP_TOPIC_PARTITIONS": str(self.settings.topic_partitions),
                 "FEEDBACKLOOP_INTAKE_DATABASE_URL": f"sqlite:///{state / 'intake.db'}",
                 "FEEDBACKLOOP_FOLLOWUP_DATABASE_URL": f"sqlite:///{state / 'followup.db'}",
+                "FEEDBACKLOOP_ROUTER_DATABASE_URL": f"sqlite:///{state / 'router.db'}",
                 "FEEDBACKLOOP_ROUTER_MODEL_DIR": str(self.settings.router_model_dir.resolve()),
                 "PYTHONUNBUFFERED": "1",
             }

@@ -138,3 +138,6 @@ class FeedbackRouted(_Payload):
         description="The model's top departments with probabilities (for triage and audits).",
     )
     routed_at: datetime = Field(description="When the decision was made (UTC).")
+    assigned_by: str | None = Field(
+        default=None, max_length=80, description="Operator who assigned it by hand (`manual`)."
+    )

@@ -19,11 +19,11 @@ log = logging.getLogger(__name__)
 Publish = Callable[[str, str, bytes], Awaitable[Any]]
 
 
-def open_ticket(*, sessions: sessionmaker[Session], raw: bytes) -> service.Opened:
+def open_ticket(*, sessions: sessionmaker[Session], raw: bytes) -> service.Applied:
     """Apply one raw FeedbackRouted event to the store, idempotently by event id."""
     routed = decode(raw, expect=FeedbackRouted)
     with sessions.begin() as session:
-        return service.create_ticket(session=session, routed=routed)
+        return service.apply_routing(session=session, routed=routed)
 
 
 def register(

@@ -1,16 +1,20 @@
 """The routing agent: FeedbackReceived in, FeedbackRouted and a queue item out."""
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
+from sqlalchemy.orm import Session, sessionmaker
 
 from feedbackloop.events import (
+    Envelope,
     FeedbackReceived,
     FeedbackRouted,
     InvalidEvent,
+    RoutingMethod,
     decode,
     deterministic_event_id,
     encode,
@@ -18,6 +22,7 @@ from feedbackloop.events import (
 )
 from feedbackloop.events.dead_letters import dead_letter
 from feedbackloop.events.topics import DEAD_LETTER, FEEDBACK_ROUTED, queue_topic
+from services.router import service
 from services.router.metrics import RouterMetrics
 from services.router.rules import Classifier, RuleTable, decide
 
@@ -31,8 +36,8 @@ Publish = Callable[[str, str, bytes], Awaitable[Any]]
 
 def route_one(
     *, table: RuleTable, classifier: Classifier, threshold: float, raw: bytes
-) -> tuple[str, bytes]:
-    """Decide one raw FeedbackReceived event; return the ticket id and the routed event."""
+) -> tuple[Envelope[FeedbackReceived], Envelope[FeedbackRouted]]:
+    """Decide one raw FeedbackReceived event; return it and the routed event."""
     received = decode(raw, expect=FeedbackReceived)
     item: FeedbackReceived = received.data
     decision = decide(table=table, item=item, classifier=classifier, threshold=threshold)
@@ -56,7 +61,7 @@ def route_one(
         subject=item.ticket_id,
         event_id=deterministic_event_id(received.id, "routed"),
     )
-    return item.ticket_id, encode(event)
+    return received, event
 
 
 def register(
@@ -68,6 +73,7 @@ def register(
     threshold: float,
     publish: Publish,
     metrics: RouterMetrics,
+    sessions: sessionmaker[Session] | None = None,
 ) -> Any:
     """Attach the routing agent to a faust app and return it."""
 
@@ -76,7 +82,7 @@ def register(
         async for event in stream.events():
             raw, key = event.value, event.key
             try:
-                ticket_id, routed = route_one(
+                received, routed = route_one(
                     table=table, classifier=classifier, threshold=threshold, raw=raw
                 )
             except Exception as exc:  # a poison message must never stop the agent
@@ -97,11 +103,28 @@ def register(
                 await publish(DEAD_LETTER, letter_key, letter)
                 metrics.dead_letters.inc()
                 continue
-            decoded = decode(routed, expect=FeedbackRouted).data
-            await publish(FEEDBACK_ROUTED, ticket_id, routed)
-            await publish(queue_topic(decoded.department_code), ticket_id, routed)
+            decision = routed.data
+            if decision.method is RoutingMethod.TRIAGE and sessions is not None:
+                # Stored before the offset is committed; a redelivery finds it queued already.
+                await asyncio.to_thread(_queue_for_operator, sessions, received, decision)
+            wire = encode(routed)
+            await publish(FEEDBACK_ROUTED, routed.subject, wire)
+            await publish(queue_topic(decision.department_code), routed.subject, wire)
             metrics.routed.labels(
-                department=decoded.department_code, method=decoded.method.value
+                department=decision.department_code, method=decision.method.value
             ).inc()
 
     return route
+
+
+def _queue_for_operator(
+    sessions: sessionmaker[Session], received: Envelope[FeedbackReceived], decision: FeedbackRouted
+) -> None:
+    with sessions.begin() as session:
+        service.create_triage_item(
+            session=session,
+            received=received,
+            candidates=decision.candidates,
+            priority=decision.priority.value,
+            now=datetime.now(UTC),
+        )

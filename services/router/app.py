@@ -1,28 +1,36 @@
 """The router process: a faust app (the agent) inside a small ASGI app (health, metrics)."""
 
 import faust
-from fastapi import FastAPI
-from fastapi.responses import Response
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.exceptions import HTTPException
 
 from feedbackloop.events.topics import FEEDBACK_RECEIVED, queue_topic
+from feedbackloop.runtime.sql import create_store
 from feedbackloop.runtime.streams import (
     RawPublisher,
     create_stream_app,
     raw_topic,
     stream_lifespan,
 )
-from services.router import agents
+from services.router import agents, views
 from services.router.classifier import CategoryModel
 from services.router.config import Settings
 from services.router.metrics import RouterMetrics
+from services.router.models import Base
 from services.router.rules import RuleTable, load_rule_table
 
 
 def create_faust_app(
-    settings: Settings, table: RuleTable, model: CategoryModel, metrics: RouterMetrics
-) -> faust.App:
-    """The faust app with the routing agent attached."""
+    settings: Settings,
+    table: RuleTable,
+    model: CategoryModel,
+    metrics: RouterMetrics,
+    sessions: sessionmaker[Session],
+) -> tuple[faust.App, RawPublisher]:
+    """The faust app with the routing agent attached, and its publisher."""
     app = create_stream_app(
         "feedbackloop-router",
         bootstrap=settings.kafka_bootstrap,
@@ -40,6 +48,7 @@ def create_faust_app(
         threshold=threshold,
         publish=publisher,
         metrics=metrics,
+        sessions=sessions,
     )
 
     @app.task(on_leader=False)
@@ -48,7 +57,7 @@ def create_faust_app(
         for code in table.departments:
             await publisher.topic(queue_topic(code)).maybe_declare()
 
-    return app
+    return app, publisher
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -59,9 +68,26 @@ def create_app(settings: Settings) -> FastAPI:
     except ValueError as exc:
         raise RuntimeError(f"{exc}; train it with `feedbackloop router train`") from exc
     metrics = RouterMetrics()
-    stream_app = create_faust_app(settings, table, model, metrics)
+    sessions = create_store(settings.database_url, Base.metadata)
+    stream_app, publisher = create_faust_app(settings, table, model, metrics, sessions)
     app = FastAPI(title="feedbackloop router", version="1", lifespan=stream_lifespan(stream_app))
     app.state.faust = stream_app
+    app.state.settings = settings
+    app.state.sessions = sessions
+    app.state.table = table
+    app.state.publish = publisher
+    app.include_router(views.router)
+
+    @app.exception_handler(HTTPException)
+    async def _problem(_request: Request, exc: HTTPException) -> JSONResponse:
+        body = {"type": "about:blank", "title": "请求失败", "status": exc.status_code}
+        body["detail"] = "没有这个地址" if exc.detail == "Not Found" else exc.detail
+        return JSONResponse(
+            body,
+            status_code=exc.status_code,
+            headers=exc.headers,
+            media_type="application/problem+json",
+        )
 
     @app.get("/healthz", summary="Liveness and the routing table in use")
     def healthz() -> dict[str, object]:

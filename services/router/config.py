@@ -3,10 +3,11 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_RULES = Path(__file__).with_name("rules.yaml")
+DEV_OPERATOR_TOKEN = "dev-operator-token"
 
 
 class Settings(BaseSettings):
@@ -38,5 +39,18 @@ class Settings(BaseSettings):
         default=None, ge=0, le=1, description="Overrides the threshold chosen at training."
     )
     processing_guarantee: Literal["exactly_once", "at_least_once"] = "exactly_once"
+    database_url: str = "sqlite:///.var/router.db"
+    operator_token: str = Field(
+        default=DEV_OPERATOR_TOKEN, description="Bearer token of the 12345 centre's operators."
+    )
+    environment: Literal["development", "production"] = Field(
+        default="development", validation_alias=AliasChoices("FEEDBACKLOOP_ENV", "environment")
+    )
     host: str = "127.0.0.1"
     port: int = 8002
+
+    @model_validator(mode="after")
+    def _no_default_secrets_in_production(self) -> "Settings":
+        if self.environment == "production" and self.operator_token == DEV_OPERATOR_TOKEN:
+            raise ValueError("the development operator token is not allowed in production")
+        return self

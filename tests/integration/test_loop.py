@@ -134,3 +134,56 @@ def test_an_item_no_rule_knows_is_routed_by_the_model(kafka: LocalKafka, stack: 
     assert routed.data.candidates[0].department_code == "hrss"
     (queued,) = find_events(kafka.bootstrap, queue_topic("hrss"), lambda e: e.subject == ticket_id)
     assert queued.id == routed.id
+
+
+def test_an_unsure_item_waits_in_triage_until_an_operator_assigns_it(
+    kafka: LocalKafka, stack: Stack
+) -> None:
+    import httpx
+
+    intake, router = stack.services["intake"].url, stack.services["router"].url
+    followup = stack.services["followup"].url
+    operator = {"Authorization": "Bearer dev-operator-token"}
+    reply = httpx.post(f"{intake}/api/v1/feedback", json={"text": "关于我们村的一些情况反映"})
+    ticket_no, ticket_id = reply.json()["ticket_no"], reply.json()["ticket_id"]
+
+    entry = wait_for(
+        lambda: next(
+            (e for e in httpx.get(f"{router}/api/v1/triage", headers=operator).json()
+             if e["ticket_no"] == ticket_no),
+            None,
+        ),
+        what="the item in the triage queue",
+    )  # fmt: skip
+    assert len(entry["candidates"]) == 3
+    ticket = wait_for(
+        lambda: (
+            (r := httpx.get(f"{followup}/api/v1/tickets/{ticket_no}")).status_code == 200
+            and r.json()
+        ),
+        what="the triaged ticket in followup",
+    )
+    assert ticket["state"] == "triage" and ticket["department_code"] == "dispatch"
+
+    assigned = httpx.post(
+        f"{router}/api/v1/triage/{ticket_no}/assign",
+        json={"department_code": "agriculture", "operator": "王芳"},
+        headers=operator,
+    )
+    assert assigned.status_code == 200, assigned.text
+    (queued,) = find_events(
+        kafka.bootstrap, queue_topic("agriculture"), lambda e: e.subject == ticket_id
+    )
+    assert queued.data.method == "manual" and queued.data.assigned_by == "王芳"
+    ticket = wait_for(
+        lambda: (
+            (t := httpx.get(f"{followup}/api/v1/tickets/{ticket_no}").json())["state"] == "routed"
+            and t
+        ),
+        what="followup to apply the assignment",
+    )
+    assert ticket["department_name"] == "市农业农村局"
+    assert [(s["kind"], s["actor"]) for s in ticket["timeline"]] == [
+        ("opened", "system"),
+        ("rerouted", "operator:王芳"),
+    ]

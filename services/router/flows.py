@@ -1,0 +1,111 @@
+"""Multi-step actions of the router: an operator assigning a triaged item."""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from feedbackloop.events import (
+    FeedbackReceived,
+    FeedbackRouted,
+    Priority,
+    RoutingMethod,
+    decode,
+    deterministic_event_id,
+    encode,
+    new_event,
+)
+from feedbackloop.events.topics import FEEDBACK_ROUTED, queue_topic
+from services.router import service
+from services.router.rules import RuleTable
+
+Publish = Callable[[str, str, bytes], Awaitable[Any]]
+
+
+class AssignError(Exception):
+    """An assignment that cannot be made; `status` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Assigned:
+    """The outcome of an assignment."""
+
+    ticket_no: str
+    department_code: str
+    department_name: str
+
+
+async def assign(
+    *,
+    sessions: sessionmaker[Session],
+    table: RuleTable,
+    publish: Publish,
+    ticket_no: str,
+    department_code: str,
+    operator: str,
+) -> Assigned:
+    """Route a triaged item to the department an operator chose, and learn from the choice."""
+    if department_code not in table.departments:
+        raise AssignError(422, f"没有编号为“{department_code}”的承办单位")
+    with sessions() as session:
+        item = service.get_triage_item(session=session, ticket_no=ticket_no)
+        if item is None:
+            raise AssignError(404, f"待分派队列里没有工单 {ticket_no}")
+        if item.assigned_to is not None:
+            raise AssignError(
+                409, f"工单 {ticket_no} 已由 {item.assigned_by} 分派给 {item.assigned_to}"
+            )
+        received = decode(item.received_event, expect=FeedbackReceived)
+        candidates = service.candidates_of(item)
+        priority = Priority(item.priority)
+    category = next(
+        (c.category for c in candidates if c.department_code == department_code),
+        next((cat for cat, code in table.categories.items() if code == department_code), None),
+    )
+    now = datetime.now(UTC)
+    routed = FeedbackRouted(
+        feedback=received.data,
+        department_code=department_code,
+        department_name=table.departments[department_code],
+        method=RoutingMethod.MANUAL,
+        confidence=1.0,
+        category=category,
+        priority=priority,
+        candidates=candidates,
+        routed_at=now,
+        assigned_by=operator,
+    )
+    event = new_event(
+        data=routed,
+        source="/router",
+        subject=received.data.ticket_id,
+        # The same choice made twice (a retried request) is one event downstream.
+        event_id=deterministic_event_id(received.id, f"assign:{department_code}"),
+    )
+    raw = encode(event)
+    await publish(FEEDBACK_ROUTED, received.data.ticket_id, raw)
+    await publish(queue_topic(department_code), received.data.ticket_id, raw)
+    with sessions.begin() as session:
+        item = service.get_triage_item(session=session, ticket_no=ticket_no)
+        assert item is not None
+        service.update_assigned(
+            session=session, item=item, department_code=department_code, operator=operator, now=now
+        )
+        if category is not None:
+            text = f"{received.data.title or ''}。{received.data.text}"
+            service.create_correction(
+                session=session,
+                ticket_id=received.data.ticket_id,
+                text=text,
+                category=category,
+                source="triage",
+                now=now,
+            )
+    return Assigned(ticket_no, department_code, table.departments[department_code])

@@ -1,0 +1,41 @@
+"""The router's own tables: the triage queue and the corrections it learns from."""
+
+from datetime import datetime
+
+from sqlalchemy import Integer, LargeBinary, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from feedbackloop.runtime.sql import UTCDateTime
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the router's store."""
+
+
+class TriageItem(Base):
+    """An item the model was unsure about, waiting for an operator (人工分派)."""
+
+    __tablename__ = "triage_items"
+
+    ticket_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    ticket_no: Mapped[str] = mapped_column(String(20), unique=True)
+    received_event: Mapped[bytes] = mapped_column(LargeBinary)
+    candidates: Mapped[str] = mapped_column(Text)
+    priority: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    assigned_to: Mapped[str | None] = mapped_column(String(48), default=None)
+    assigned_by: Mapped[str | None] = mapped_column(String(80), default=None)
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class Correction(Base):
+    """A category a person chose for a text: training data for the next model."""
+
+    __tablename__ = "corrections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[str] = mapped_column(String(36), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(50))
+    source: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

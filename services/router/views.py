@@ -1,0 +1,100 @@
+"""The router's operator API: the triage queue (人工分派)."""
+
+import secrets
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from pydantic import BaseModel, Field
+
+from feedbackloop.events import Candidate, FeedbackReceived, decode
+from services.router import flows, service
+
+router = APIRouter(tags=["triage"])
+
+
+def require_operator(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> None:
+    """Only the 12345 centre's operators may see and assign triaged items."""
+    expected = f"Bearer {request.app.state.settings.operator_token}"
+    if authorization is None or not secrets.compare_digest(authorization, expected):
+        raise HTTPException(401, "请使用接线员凭证登录后再操作", {"WWW-Authenticate": "Bearer"})
+
+
+OperatorDep = Depends(require_operator)
+
+
+class TriageOut(BaseModel):
+    """An item waiting for an operator, with the model's best guesses."""
+
+    ticket_no: str
+    title: str | None
+    text: str
+    channel: str
+    priority: str
+    received_at: datetime
+    candidates: list[Candidate] = Field(description="Top departments with probabilities")
+
+
+class AssignIn(BaseModel):
+    """The operator's choice."""
+
+    department_code: str = Field(min_length=1, max_length=48, description="承办单位编号")
+    operator: str = Field(min_length=1, max_length=80, description="接线员姓名或工号")
+
+
+class AssignOut(BaseModel):
+    """Where the item went."""
+
+    ticket_no: str
+    department_code: str
+    department_name: str
+
+
+@router.get("/api/v1/triage", response_model=list[TriageOut], dependencies=[OperatorDep])
+def list_triage(
+    request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> list[TriageOut]:
+    """待分派 — items the model was unsure about, oldest first, with its top-3 departments."""
+    with request.app.state.sessions() as session:
+        items = service.list_open_triage(session=session, limit=limit)
+        out = []
+        for item in items:
+            data = decode(item.received_event, expect=FeedbackReceived).data
+            out.append(
+                TriageOut(
+                    ticket_no=item.ticket_no,
+                    title=data.title,
+                    text=data.text,
+                    channel=data.channel.value,
+                    priority=item.priority,
+                    received_at=data.received_at,
+                    candidates=service.candidates_of(item),
+                )
+            )
+    return out
+
+
+@router.post(
+    "/api/v1/triage/{ticket_no}/assign", response_model=AssignOut, dependencies=[OperatorDep]
+)
+async def assign(ticket_no: str, body: AssignIn, request: Request) -> AssignOut:
+    """分派 — send a triaged item to the department the operator chose."""
+    state = request.app.state
+    try:
+        done = await flows.assign(
+            sessions=state.sessions,
+            table=state.table,
+            publish=state.publish,
+            ticket_no=ticket_no,
+            department_code=body.department_code,
+            operator=body.operator,
+        )
+    except flows.AssignError as exc:
+        raise HTTPException(exc.status, exc.message) from exc
+    return AssignOut(
+        ticket_no=done.ticket_no,
+        department_code=done.department_code,
+        department_name=done.department_name,
+    )
