@@ -103,7 +103,7 @@ def test_a_poison_message_is_dead_lettered_and_routing_goes_on(
     kafka: LocalKafka, stack: Stack
 ) -> None:
     producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all")
-    good = factories.received("学校门口的红绿灯坏了，上下学交通很危险")
+    good = factories.received("楼下的自来水管爆了，整栋楼已经停水一天了")
     producer.send(FEEDBACK_RECEIVED, key=b"poison-1", value=b"\x00 definitely not an event")
     producer.send(FEEDBACK_RECEIVED, key=good.subject.encode(), value=encode(good))
     producer.flush()
@@ -117,7 +117,7 @@ def test_a_poison_message_is_dead_lettered_and_routing_goes_on(
     assert letter.data.consumer == "router"
     assert letter.data.topic == FEEDBACK_RECEIVED
     (routed,) = find_events(kafka.bootstrap, FEEDBACK_ROUTED, lambda e: e.subject == good.subject)
-    assert routed.data.department_code in {"transport", "education"}
+    assert routed.data.department_code == "water"
 
 
 def test_an_item_no_rule_knows_is_routed_by_the_model(kafka: LocalKafka, stack: Stack) -> None:
