@@ -25,11 +25,18 @@ def train(
         None, help="Where to write the model [FEEDBACKLOOP_ROUTER_MODEL_DIR]."
     ),
     if_missing: bool = typer.Option(False, "--if-missing", help="Only if no usable model exists."),
+    with_corrections: bool = typer.Option(
+        False, "--with-corrections", help="Also learn from operators' triage choices."
+    ),
+    database_url: str = typer.Option(
+        None, help="The router's store with the corrections [FEEDBACKLOOP_ROUTER_DATABASE_URL]."
+    ),
 ) -> None:
     """Train on train.csv, pick the threshold on dev.csv (>= 97% precision), save with a card."""
     from feedbackloop.devstack.config import StackSettings
     from services.router.classifier import CategoryModel
-    from services.router.training import read_labelled
+    from services.router.config import Settings as RouterSettings
+    from services.router.training import read_corrections, read_labelled
     from services.router.training import train as train_model
 
     target = _model_dir(out)
@@ -50,13 +57,18 @@ def train(
 
         train_set = read_labelled(source / "train.csv", text_columns=["subject", "body"])
         dev_set = read_labelled(source / "dev.csv", text_columns=["subject", "body"])
-        model, metrics = train_model(train=train_set, dev=dev_set, progress=step)
+        extra = None
+        if with_corrections:
+            step("reading the corrections")
+            extra = read_corrections(database_url or RouterSettings().database_url)
+        model, metrics = train_model(train=train_set, dev=dev_set, extra=extra, progress=step)
         step("saving")
         model.save(target)
     console.print(
         f"Saved to {target}: dev macro-F1 {metrics['macro_f1']}, accuracy {metrics['accuracy']}, "
         f"threshold {model.threshold} -> {metrics['auto_rate']:.1%} auto-assigned at "
-        f"{metrics['auto_precision']:.1%} precision, {model.card['train_seconds']} s to fit"
+        f"{metrics['auto_precision']:.1%} precision, {model.card['train_seconds']} s to fit, "
+        f"{model.card['corrections']} corrections"
     )
 
 

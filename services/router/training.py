@@ -3,6 +3,7 @@
 import csv
 import hashlib
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from services.router.classifier import CategoryModel, choose_threshold, fit
 #: The promise is >= 97% precision among auto-assigned items. The threshold is chosen on dev
 #: (864 items, one item is 0.12 points) for 97.5%, so that unseen data keeps the promise.
 TARGET_PRECISION = 0.975
+MIN_PER_CATEGORY = 5
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,22 @@ def read_labelled(path: Path, *, text_columns: list[str], label_column: str = "l
                 labels.append(label)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
     return Labelled(texts=texts, labels=labels, source=f"{path.name}@{digest}")
+
+
+def read_corrections(database_url: str) -> Labelled:
+    """The categories operators chose for triaged items, as extra training data."""
+    from feedbackloop.runtime.sql import create_store
+    from services.router import service
+    from services.router.models import Base
+
+    sessions = create_store(database_url, Base.metadata)
+    with sessions() as session:
+        corrections = service.list_corrections(session=session)
+    return Labelled(
+        texts=[c.text for c in corrections],
+        labels=[c.category for c in corrections],
+        source=f"corrections:{len(corrections)}",
+    )
 
 
 def evaluate(
@@ -93,8 +111,17 @@ def train(
     progress: Callable[[str], None] = lambda _step: None,
 ) -> tuple[CategoryModel, dict[str, Any]]:
     """Fit on `train` (plus corrections), choose the threshold on `dev`, and describe the result."""
-    texts = train.texts + (extra.texts if extra else [])
-    labels = train.labels + (extra.labels if extra else [])
+    texts, labels = list(train.texts), list(train.labels)
+    skipped = 0
+    if extra:
+        # Calibration needs 5 examples of a category; a new one waits until it has them.
+        counts = Counter(labels + extra.labels)
+        for text, label in zip(extra.texts, extra.labels, strict=True):
+            if counts[label] >= MIN_PER_CATEGORY:
+                texts.append(text)
+                labels.append(label)
+            else:
+                skipped += 1
     progress("fitting features and the calibrated linear model")
     model = fit(texts, labels)
     progress("choosing the confidence threshold on dev")
@@ -108,7 +135,8 @@ def train(
         {
             "train_data": train.source,
             "dev_data": dev.source,
-            "corrections": len(extra.texts) if extra else 0,
+            "corrections": len(extra.texts) - skipped if extra else 0,
+            "corrections_skipped": skipped,
             "target_precision": TARGET_PRECISION,
             "dev": {
                 k: metrics[k]

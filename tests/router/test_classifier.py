@@ -101,3 +101,32 @@ def test_router_eval_names_a_missing_column(model_dir: Path, tmp_path: Path) -> 
     )  # fmt: skip
     assert result.exit_code == 2
     assert "detail" in result.output
+
+
+def test_training_learns_from_operators_corrections(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from feedbackloop.runtime.sql import create_store
+    from services.router import service
+    from services.router.models import Base
+    from services.router.training import read_corrections
+
+    url = f"sqlite:///{tmp_path / 'router.db'}"
+    sessions = create_store(url, Base.metadata)
+    with sessions.begin() as session:
+        for n in range(6):
+            service.create_correction(
+                session=session, ticket_id=f"t{n}", text=f"村里第{n}组的低保名额分配不公",
+                category="民政", source="triage", now=datetime.now(UTC),
+            )  # fmt: skip
+    corrections = read_corrections(url)
+    assert corrections.labels == ["民政"] * 6
+    train_set = read_labelled(DATA / "train.csv", text_columns=["subject", "body"])
+    dev = read_labelled(DATA / "dev.csv", text_columns=["subject", "body"])
+    small = type(train_set)(texts=train_set.texts[::8], labels=train_set.labels[::8], source="s")
+    model, _ = train(train=small, dev=dev, extra=corrections)
+    assert "民政" in model.classes  # a category the labelled data never had
+    assert model.card["corrections"] == 6
+    few = type(corrections)(texts=corrections.texts[:4], labels=corrections.labels[:4], source="4")
+    model, _ = train(train=small, dev=dev, extra=few)
+    assert "民政" not in model.classes and model.card["corrections_skipped"] == 4
