@@ -3,6 +3,7 @@
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +25,7 @@ from feedbackloop.events.dead_letters import dead_letter
 from feedbackloop.events.topics import DEAD_LETTER, FEEDBACK_ROUTED, queue_topic
 from services.router import service
 from services.router.metrics import RouterMetrics
-from services.router.rules import Classifier, RuleTable, decide
+from services.router.rules import Classifier, RuleTable, decide, text_of
 
 log = logging.getLogger(__name__)
 
@@ -34,34 +35,65 @@ SOURCE = "/router"
 Publish = Callable[[str, str, bytes], Awaitable[Any]]
 
 
-def route_one(
-    *, table: RuleTable, classifier: Classifier, threshold: float, raw: bytes
-) -> tuple[Envelope[FeedbackReceived], Envelope[FeedbackRouted]]:
-    """Decide one raw FeedbackReceived event; return it and the routed event."""
-    received = decode(raw, expect=FeedbackReceived)
-    item: FeedbackReceived = received.data
-    decision = decide(table=table, item=item, classifier=classifier, threshold=threshold)
-    routed = FeedbackRouted(
-        feedback=item,
-        department_code=decision.department_code,
-        department_name=decision.department_name,
-        method=decision.method,
-        confidence=decision.confidence,
-        priority=decision.priority,
-        rule=decision.rule,
-        category=decision.category,
-        candidates=decision.candidates,
-        routed_at=datetime.now(UTC),
-    )
-    # Derived id: if this item is processed again after a crash, consumers see the same
-    # event id and drop the copy.
-    event = new_event(
-        data=routed,
-        source=SOURCE,
-        subject=item.ticket_id,
-        event_id=deterministic_event_id(received.id, "routed"),
-    )
-    return received, event
+@dataclass(frozen=True)
+class Routed:
+    """One item's outcome: the event it came in and the routing event, or why it failed."""
+
+    raw: bytes | None
+    received: Envelope[FeedbackReceived] | None = None
+    routed: Envelope[FeedbackRouted] | None = None
+    error: str | None = None
+
+
+def route_batch(
+    *, table: RuleTable, classifier: Classifier, threshold: float, raws: list[bytes | None]
+) -> list[Routed]:
+    """Decide a batch of raw FeedbackReceived events, classifying all their texts at once.
+
+    The model costs about 4 ms for one text but 1 ms a text in batches of hundreds, which is
+    what lets one router keep up with a burst.
+    """
+    outcomes: list[Routed] = []
+    good: list[tuple[int, Envelope[FeedbackReceived]]] = []
+    for raw in raws:
+        try:
+            good.append((len(outcomes), decode(raw, expect=FeedbackReceived)))
+            outcomes.append(Routed(raw=raw))
+        except InvalidEvent as exc:
+            outcomes.append(Routed(raw=raw, error=str(exc)))
+    try:
+        rankings = classifier.rank([text_of(received.data) for _, received in good], 3)
+    except Exception as exc:  # a model failure parks the batch, it does not stop routing
+        reason = f"model failed: {type(exc).__name__}: {exc}"
+        for index, _ in good:
+            outcomes[index] = Routed(raw=outcomes[index].raw, error=reason)
+        return outcomes
+    now = datetime.now(UTC)
+    for (index, received), ranked in zip(good, rankings, strict=True):
+        item = received.data
+        decision = decide(table=table, item=item, ranked=ranked, threshold=threshold)
+        routed = FeedbackRouted(
+            feedback=item,
+            department_code=decision.department_code,
+            department_name=decision.department_name,
+            method=decision.method,
+            confidence=decision.confidence,
+            priority=decision.priority,
+            rule=decision.rule,
+            category=decision.category,
+            candidates=decision.candidates,
+            routed_at=now,
+        )
+        # Derived id: if this item is processed again after a crash, consumers see the same
+        # event id and drop the copy.
+        event = new_event(
+            data=routed,
+            source=SOURCE,
+            subject=item.ticket_id,
+            event_id=deterministic_event_id(received.id, "routed"),
+        )
+        outcomes[index] = Routed(raw=outcomes[index].raw, received=received, routed=event)
+    return outcomes
 
 
 def register(
@@ -74,47 +106,54 @@ def register(
     publish: Publish,
     metrics: RouterMetrics,
     sessions: sessionmaker[Session] | None = None,
+    batch_size: int = 500,
 ) -> Any:
     """Attach the routing agent to a faust app and return it."""
 
     @app.agent(source, name="route")
     async def route(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            raw, key = event.value, event.key
-            try:
-                received, routed = route_one(
-                    table=table, classifier=classifier, threshold=threshold, raw=raw
-                )
-            except Exception as exc:  # a poison message must never stop the agent
-                reason = (
-                    str(exc) if isinstance(exc, InvalidEvent) else f"{type(exc).__name__}: {exc}"
-                )
-                log.warning("dead-lettering %s: %s", event.message.tp, reason)
-                message = event.message
-                letter_key, letter = dead_letter(
-                    consumer="router",
-                    topic=message.topic,
-                    partition=message.partition,
-                    offset=message.offset,
-                    key=key,
-                    value=raw,
-                    error=reason,
-                )
-                await publish(DEAD_LETTER, letter_key, letter)
-                metrics.dead_letters.inc()
-                continue
-            decision = routed.data
-            if decision.method is RoutingMethod.TRIAGE and sessions is not None:
-                # Stored before the offset is committed; a redelivery finds it queued already.
-                await asyncio.to_thread(_queue_for_operator, sessions, received, decision)
-            wire = encode(routed)
-            await publish(FEEDBACK_ROUTED, routed.subject, wire)
-            await publish(queue_topic(decision.department_code), routed.subject, wire)
-            metrics.routed.labels(
-                department=decision.department_code, method=decision.method.value
-            ).inc()
+        batches = stream.take_events(batch_size, within=0.02)  # type: ignore[attr-defined]
+        async for events in batches:
+            outcomes = route_batch(
+                table=table,
+                classifier=classifier,
+                threshold=threshold,
+                raws=[event.value for event in events],
+            )
+            for event, outcome in zip(events, outcomes, strict=True):
+                if outcome.routed is None or outcome.received is None:
+                    await _dead_letter(publish, event, outcome.error or "unknown error")
+                    metrics.dead_letters.inc()
+                    continue
+                decision = outcome.routed.data
+                if decision.method is RoutingMethod.TRIAGE and sessions is not None:
+                    # Stored before the offset is committed; a redelivery finds it queued.
+                    await asyncio.to_thread(
+                        _queue_for_operator, sessions, outcome.received, decision
+                    )
+                wire = encode(outcome.routed)
+                await publish(FEEDBACK_ROUTED, outcome.routed.subject, wire)
+                await publish(queue_topic(decision.department_code), outcome.routed.subject, wire)
+                metrics.routed.labels(
+                    department=decision.department_code, method=decision.method.value
+                ).inc()
 
     return route
+
+
+async def _dead_letter(publish: Publish, event: Any, reason: str) -> None:
+    message = event.message
+    log.warning("dead-lettering %s: %s", message.tp, reason)
+    letter_key, letter = dead_letter(
+        consumer="router",
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=event.key,
+        value=event.value,
+        error=reason,
+    )
+    await publish(DEAD_LETTER, letter_key, letter)
 
 
 def _queue_for_operator(

@@ -67,11 +67,20 @@ class CategoryModel:
         """Probabilities per text and category (columns in `classes` order)."""
         return np.asarray(self.classifier.predict_proba(self._features(texts)))
 
+    def rank(self, texts: list[str], k: int = 3) -> list[list[tuple[str, float]]]:
+        """For each text, the k most likely categories, most likely first (one batch)."""
+        if not texts:
+            return []
+        probabilities = self.predict_proba(texts)
+        orders = np.argsort(probabilities, axis=1)[:, ::-1][:, :k]
+        return [
+            [(self.classes[i], float(row[i])) for i in order]
+            for row, order in zip(probabilities, orders, strict=True)
+        ]
+
     def top(self, text: str, k: int = 3) -> list[tuple[str, float]]:
         """The k most likely categories of one text, most likely first."""
-        probabilities = self.predict_proba([text])[0]
-        order = np.argsort(probabilities)[::-1][:k]
-        return [(self.classes[i], float(probabilities[i])) for i in order]
+        return self.rank([text], k)[0]
 
     def save(self, directory: Path) -> None:
         """Write the artifact and its card (JSON) to a directory."""

@@ -46,8 +46,8 @@ class RuleTable(BaseModel):
 class Classifier(Protocol):
     """What routing needs of the category model."""
 
-    def top(self, text: str, k: int = 3) -> list[tuple[str, float]]:
-        """The k most likely categories, most likely first."""
+    def rank(self, texts: list[str], k: int = 3) -> list[list[tuple[str, float]]]:
+        """For each text, the k most likely categories, most likely first."""
         ...
 
 
@@ -70,14 +70,26 @@ def load_rule_table(path: Path) -> RuleTable:
     return RuleTable.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
 
 
+def text_of(item: FeedbackReceived) -> str:
+    """What rules and the model read of an item: its title and its text."""
+    return f"{item.title or ''}\n{item.text}"
+
+
 def decide(
-    *, table: RuleTable, item: FeedbackReceived, classifier: Classifier, threshold: float
+    *,
+    table: RuleTable,
+    item: FeedbackReceived,
+    ranked: list[tuple[str, float]],
+    threshold: float,
 ) -> Decision:
-    """Operator rules win; else the model if it is sure enough; else the dispatch desk (triage)."""
-    text = f"{item.title or ''}\n{item.text}"
+    """Operator rules win; else the model if it is sure enough; else the dispatch desk (triage).
+
+    `ranked` is the model's ranking of categories for the item, most likely first.
+    """
+    text = text_of(item)
     urgent = item.priority_hint is Priority.URGENT or any(w in text for w in table.urgent_keywords)
     priority = Priority.URGENT if urgent else (item.priority_hint or Priority.NORMAL)
-    candidates = _candidates(table, classifier.top(text, 3))
+    candidates = _candidates(table, ranked)
     best: Rule | None = None
     best_hits = 0
     for rule in table.rules:

@@ -96,3 +96,29 @@ def test_a_poison_message_goes_to_the_dlq_and_the_next_item_is_still_routed(
     assert letter.consumer == "router"
     assert "not JSON" in letter.error
     assert letter.value == "{this is not an event"
+
+
+class BrokenClassifier:
+    """A model that fails, as a corrupt artifact or a bug would."""
+
+    def rank(self, texts: list[str], k: int = 3) -> list[list[tuple[str, float]]]:
+        raise RuntimeError("model exploded")
+
+
+def test_a_model_failure_dead_letters_the_batch_and_routing_goes_on() -> None:
+    from services.router.agents import route_batch
+
+    table = load_rule_table(DEFAULT_RULES)
+    item = factories.received("关于我们村的一些情况反映")
+    failed = route_batch(
+        table=table, classifier=BrokenClassifier(), threshold=0.77, raws=[encode(item)]
+    )
+    assert failed[0].routed is None and "model exploded" in (failed[0].error or "")
+    mixed = route_batch(
+        table=table,
+        classifier=FixedClassifier(("民政", 0.9)),
+        threshold=0.77,
+        raws=[b"junk", encode(item), None],
+    )
+    assert [o.routed is not None for o in mixed] == [False, True, False]
+    assert mixed[1].routed is not None and mixed[1].routed.data.department_code == "civil"

@@ -21,6 +21,9 @@ class FixedClassifier:
     def top(self, text: str, k: int = 3) -> list[tuple[str, float]]:
         return self.ranked[:k]
 
+    def rank(self, texts: list[str], k: int = 3) -> list[list[tuple[str, float]]]:
+        return [self.ranked[:k] for _ in texts]
+
 
 UNSURE = FixedClassifier(("城乡建设", 0.4), ("环境保护", 0.35), ("民政", 0.1))
 SURE_ENVIRONMENT = FixedClassifier(("环境保护", 0.93), ("城乡建设", 0.05))
@@ -30,7 +33,7 @@ def route(
     table: RuleTable, text: str, classifier: FixedClassifier = UNSURE, **fields: object
 ) -> Decision:
     item = factories.received(text, **fields).data
-    return decide(table=table, item=item, classifier=classifier, threshold=0.77)
+    return decide(table=table, item=item, ranked=classifier.top("", 3), threshold=0.77)
 
 
 DATA = StackSettings().data_dir / "taxonomy.csv"
