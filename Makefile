@@ -48,6 +48,7 @@ test: deps lint
 
 bench: deps
 	$(BIN)/python -m bench.intake
+	$(BIN)/python -m bench.router
 	$(BIN)/python -m bench.report
 
 clean:

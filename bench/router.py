@@ -1,0 +1,161 @@
+"""One router process against a real broker: items routed per second, and classifier latency.
+
+Preloads `feedback.received` with real raw citizen messages, starts one router, and times
+how long it takes until every item's routing decision is on `feedback.routed` (committed).
+Separately, times the category model in this process, one text at a time and in batches.
+
+    .venv/bin/python -m bench.router [--items 10000]
+"""
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from bench.intake import RESULTS, free_port
+from bench.machine import describe
+from feedbackloop.devstack.config import StackSettings
+from feedbackloop.devstack.kafka import LocalKafka, create_topics
+from feedbackloop.devstack.processes import ServiceProcess
+from feedbackloop.events import Channel, FeedbackReceived, encode, new_event
+from feedbackloop.events.topics import CORE_TOPICS, FEEDBACK_RECEIVED, FEEDBACK_ROUTED
+from services.router.classifier import CategoryModel
+
+
+def raw_texts(data_dir: Path) -> list[tuple[str, str]]:
+    """(title, text) of raw messages, as intake would pass them on."""
+    rows = []
+    for name in ("messages_unlabelled.csv", "messages_with_votes.csv"):
+        with (data_dir / name).open(encoding="utf-8", newline="") as handle:
+            rows += [
+                (r["subject"].strip()[:100], " ".join(r["detail"].split())[:5000])
+                for r in csv.DictReader(handle)
+                if r["detail"].strip()
+            ]
+    return rows
+
+
+def classifier_latency(model: CategoryModel, texts: list[str]) -> dict[str, float]:
+    """Per-text latency one at a time, and throughput in batches of 500."""
+    latencies = []
+    for text in texts[:1000]:
+        started = time.perf_counter()
+        model.rank([text])
+        latencies.append((time.perf_counter() - started) * 1000)
+    latencies.sort()
+    started = time.perf_counter()
+    for offset in range(0, len(texts), 500):
+        model.rank(texts[offset : offset + 500])
+    batch_rate = len(texts) / (time.perf_counter() - started)
+    return {
+        "classifier_p50_ms": round(statistics.median(latencies), 2),
+        "classifier_p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 2),
+        "classifier_batched_items_per_second": round(batch_rate, 1),
+    }
+
+
+def preload(bootstrap: str, rows: list[tuple[str, str]], items: int) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
+    now = datetime.now(UTC)
+    for n in range(items):
+        title, text = rows[n % len(rows)]
+        ticket_id = str(uuid.uuid4())
+        data = FeedbackReceived(
+            ticket_id=ticket_id,
+            ticket_no=f"26112210{n:05d}",
+            channel=Channel.WEB,
+            received_at=now,
+            title=title or None,
+            text=text,
+        )
+        event = new_event(data=data, source="/bench", subject=ticket_id)
+        producer.send(FEEDBACK_RECEIVED, key=ticket_id.encode(), value=encode(event))
+    producer.flush()
+    producer.close()
+
+
+def count_routed(bootstrap: str, items: int, timeout: float) -> float:
+    """Seconds until `items` committed records are on feedback.routed."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, isolation_level="read_committed", enable_auto_commit=False
+    )
+    partitions = [
+        TopicPartition(FEEDBACK_ROUTED, p) for p in consumer.partitions_for_topic(FEEDBACK_ROUTED)
+    ]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    seen = 0
+    started = time.perf_counter()
+    while seen < items and time.perf_counter() - started < timeout:
+        for batch in consumer.poll(timeout_ms=200).values():
+            seen += len(batch)
+    consumer.close()
+    if seen < items:
+        raise RuntimeError(f"only {seen} of {items} items routed in {timeout} s")
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=10_000)
+    args = parser.parse_args()
+    settings = StackSettings()
+    rows = raw_texts(settings.data_dir)
+    model_dir = settings.router_model_dir.resolve()
+    result = classifier_latency(CategoryModel.load(model_dir), [f"{t}\n{x}" for t, x in rows])
+    with tempfile.TemporaryDirectory(prefix="bench-router-") as tmp:
+        state = Path(tmp)
+        broker = LocalKafka(
+            home=state / "kafka",
+            pom=settings.kafka_pom,
+            port=free_port(),
+            controller_port=free_port(),
+        )
+        broker.start(timeout=120)
+        router = ServiceProcess("router", free_port(), state / "router.log")
+        try:
+            create_topics(broker.bootstrap, list(CORE_TOPICS), partitions=6)
+            preload(broker.bootstrap, rows, args.items)
+            env = dict(os.environ)
+            env.update(
+                {
+                    "FEEDBACKLOOP_KAFKA_BOOTSTRAP": broker.bootstrap,
+                    "FEEDBACKLOOP_ROUTER_PORT": str(router.port),
+                    "FEEDBACKLOOP_ROUTER_DATABASE_URL": f"sqlite:///{state / 'router.db'}",
+                    "FEEDBACKLOOP_ROUTER_MODEL_DIR": str(model_dir),
+                    "FEEDBACKLOOP_LOG_LEVEL": "WARNING",
+                }
+            )
+            started = time.perf_counter()
+            router.start(env)
+            router.wait_healthy(deadline=time.monotonic() + 120)
+            ready = time.perf_counter() - started
+            seconds = count_routed(broker.bootstrap, args.items, timeout=600)
+        finally:
+            router.stop()
+            broker.stop()
+    report = {
+        "benchmark": "router",
+        "what": "one router process (exactly-once) routing a backlog of raw messages, real broker",
+        "items": args.items,
+        "router_start_seconds": round(ready, 1),
+        "routing_seconds": round(seconds, 2),
+        "routed_items_per_second": round(args.items / seconds, 1),
+        **result,
+        "machine": describe(),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "router.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    print(json.dumps(report, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
