@@ -114,3 +114,45 @@ def evaluate(
     if as_json:
         keys = ("macro_f1", "accuracy", "auto_rate", "auto_precision", "ms_per_item")
         typer.echo(json.dumps({k: metrics[k] for k in keys}))
+
+
+@app.command()
+def hotspots(
+    data: Path = typer.Option(..., exists=True, dir_okay=False, help="CSV: time, subject, detail."),
+    min_items: int = typer.Option(5, help="Items about one place that make a hotspot."),
+    hours: float = typer.Option(24, help="Window of a hotspot, in hours."),
+    model_dir: Path = typer.Option(None, "--model", help="Model folder for the categories."),
+) -> None:
+    """Replay messages in time order through duplicate and hotspot detection; print findings."""
+    import csv
+    from datetime import timedelta
+
+    from services.router.classifier import CategoryModel
+    from services.router.hotspots import Detector
+    from services.router.timestamps import parse_local_time
+
+    model = CategoryModel.load(_model_dir(model_dir))
+    with data.open(encoding="utf-8-sig", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if parse_local_time(r.get("time", ""))]
+    rows.sort(key=lambda r: parse_local_time(r["time"]))  # type: ignore[arg-type,return-value]
+    texts = [f"{r['subject']}\n{r['detail']}" for r in rows]
+    categories = [ranked[0][0] for ranked in model.rank(texts, 1)]
+    detector = Detector(hotspot_items=min_items, hotspot_window=timedelta(hours=hours))
+    duplicates, found = [], []
+    for row, text, category in zip(rows, texts, categories, strict=True):
+        seen = detector.observe(
+            ticket_id=row["id"], ticket_no=row["id"], text=text, category=category,
+            at=parse_local_time(row["time"]),  # type: ignore[arg-type]
+        )  # fmt: skip
+        if seen.duplicate_of:
+            duplicates.append((row["id"], seen.duplicate_of, seen.similarity, row["subject"]))
+        if seen.hotspot:
+            found.append(seen.hotspot)
+    console.print(f"{len(rows)} messages, {len(duplicates)} near-duplicates, {len(found)} hotspots")
+    for item, earlier, similarity, subject in duplicates[:15]:
+        console.print(f"  duplicate {item} of {earlier} ({similarity:.2f}): {subject.strip()[:40]}")
+    for spot in found:
+        console.print(
+            f"  hotspot {spot.place} / {spot.category}: {len(spot.ticket_nos)} items "
+            f"{spot.first_at:%Y-%m-%d %H:%M} - {spot.last_at:%H:%M}"
+        )

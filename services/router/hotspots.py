@@ -1,0 +1,147 @@
+"""Near-duplicates and hotspots among recent items.
+
+- A near-duplicate is an item whose text is nearly the same as one seen in the last 72 hours
+  (MinHash over character 3-grams, estimated Jaccard similarity >= 0.6): the same citizen
+  writing again, or neighbours copying one complaint. It is linked to the earlier ticket.
+- A hotspot is a burst of items about one place: at least 5 items of the same category naming
+  the same place (a residential compound, road, village, school, ...) within 24 hours. It
+  fires once per burst, so operators get one alert, not one per item.
+
+The state lives in the router process. Items are partitioned by ticket, so with several
+router replicas each sees a share of a burst; the detector is meant for one replica (the
+issue on scale-out says how to key it by place instead).
+"""
+
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from datasketch import MinHash, MinHashLSH
+
+PERMUTATIONS = 64
+# Specific places only: a district ("A3区") alone is too broad to make a burst.
+_PLACE = re.compile(
+    r"([\u4e00-\u9fa5A-Za-z0-9]{2,12}?"
+    r"(?:小区|花园|花苑|家园|公寓|大厦|广场|公园|社区|村|镇|街道|大道|路|街|学校|中学|小学|幼儿园|医院|市场))"
+)
+_NOT_TEXT = re.compile(r"[^\u4e00-\u9fa5A-Za-z0-9]+")
+
+
+# Characters that end a name when reading backwards from the place suffix ("我们来自农村"
+# is not a village called 我们来自农).
+_BREAK = re.compile(
+    r"[的是在了我们你他她要必须去和与及对把被从向于其有关今特别包括来自位住这那因为受]"
+)
+_SUFFIX = re.compile(
+    r"(?:小区|花园|花苑|家园|公寓|大厦|广场|公园|社区|村|镇|街道|大道|路|街|学校|中学|小学|幼儿园|医院|市场)$"
+)
+
+
+def place_of(text: str) -> str | None:
+    """The first specific place an item names, if any (e.g. 'A3区幸福小区')."""
+    for match in _PLACE.finditer(text):
+        found = match.group(1)
+        suffix = _SUFFIX.search(found)
+        assert suffix is not None
+        name = _BREAK.split(found[: suffix.start()])[-1]
+        if len(name) >= 2:
+            return name + suffix.group(0)
+    return None
+
+
+def _minhash(text: str) -> MinHash:
+    letters = _NOT_TEXT.sub("", text)
+    shingles = {letters[i : i + 3] for i in range(max(len(letters) - 2, 1))}
+    signature = MinHash(num_perm=PERMUTATIONS)
+    signature.update_batch([s.encode() for s in shingles])
+    return signature
+
+
+@dataclass(frozen=True)
+class Hotspot:
+    """A burst of items about one place."""
+
+    place: str
+    category: str
+    ticket_nos: tuple[str, ...]
+    first_at: datetime
+    last_at: datetime
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the detector made of one item."""
+
+    duplicate_of: str | None = None
+    similarity: float = 0.0
+    hotspot: Hotspot | None = None
+
+
+@dataclass
+class Detector:
+    """Sliding-window near-duplicate and hotspot detection."""
+
+    duplicate_window: timedelta = timedelta(hours=72)
+    duplicate_similarity: float = 0.6
+    hotspot_window: timedelta = timedelta(hours=24)
+    hotspot_items: int = 5
+    _lsh: MinHashLSH = field(init=False)
+    _signatures: dict[str, tuple[MinHash, str]] = field(default_factory=dict, init=False)
+    _arrivals: deque[tuple[datetime, str]] = field(default_factory=deque, init=False)
+    _seen: dict[str, Observation] = field(default_factory=dict, init=False)
+    _bursts: dict[tuple[str, str], deque[tuple[datetime, str]]] = field(
+        default_factory=dict, init=False
+    )
+    _fired: dict[tuple[str, str], datetime] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        self._lsh = MinHashLSH(threshold=self.duplicate_similarity, num_perm=PERMUTATIONS)
+
+    def observe(
+        self, *, ticket_id: str, ticket_no: str, text: str, category: str | None, at: datetime
+    ) -> Observation:
+        """Look at one item (a redelivered one gets its first answer again)."""
+        if ticket_id in self._seen:
+            return self._seen[ticket_id]
+        self._expire(at)
+        signature = _minhash(text)
+        duplicate_of, similarity = None, 0.0
+        for other in self._lsh.query(signature):
+            other_signature, other_no = self._signatures[other]
+            estimate = signature.jaccard(other_signature)
+            if estimate >= self.duplicate_similarity and estimate > similarity:
+                duplicate_of, similarity = other_no, estimate
+        self._lsh.insert(ticket_id, signature)
+        self._signatures[ticket_id] = (signature, ticket_no)
+        self._arrivals.append((at, ticket_id))
+        place = place_of(text)
+        hotspot = self._count(place, category, ticket_no, at) if place and category else None
+        observation = Observation(duplicate_of, round(similarity, 3), hotspot)
+        self._seen[ticket_id] = observation
+        return observation
+
+    def _count(self, place: str, category: str, ticket_no: str, at: datetime) -> Hotspot | None:
+        key = (place, category)
+        burst = self._bursts.setdefault(key, deque())
+        burst.append((at, ticket_no))
+        while burst and burst[0][0] <= at - self.hotspot_window:
+            burst.popleft()
+        fired = self._fired.get(key)
+        if len(burst) < self.hotspot_items or (fired and fired > at - self.hotspot_window):
+            return None
+        self._fired[key] = at
+        return Hotspot(place, category, tuple(n for _, n in burst), burst[0][0], at)
+
+    def _expire(self, now: datetime) -> None:
+        while self._arrivals and self._arrivals[0][0] <= now - self.duplicate_window:
+            _, ticket_id = self._arrivals.popleft()
+            self._lsh.remove(ticket_id)
+            del self._signatures[ticket_id]
+            self._seen.pop(ticket_id, None)
+        for key in [
+            k
+            for k, burst in self._bursts.items()
+            if not burst or burst[-1][0] <= now - self.hotspot_window
+        ]:
+            del self._bursts[key]

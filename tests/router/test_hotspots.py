@@ -1,0 +1,80 @@
+"""Near-duplicates and hotspots."""
+
+from datetime import UTC, datetime, timedelta
+
+from services.router.hotspots import Detector, place_of
+
+T0 = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+NOISE = (
+    "幸福小区3栋门口的下水道堵了一个星期，污水漫到路上，臭味很大，"
+    "老人小孩出门都要绕道走，请尽快疏通。"
+)
+
+
+def test_a_near_copy_is_linked_to_the_earlier_ticket() -> None:
+    detector = Detector()
+    first = detector.observe(ticket_id="a", ticket_no="1", text=NOISE, category="城乡建设", at=T0)
+    again = detector.observe(
+        ticket_id="b", ticket_no="2", text=NOISE.replace("一个星期", "七天了"), category="城乡建设",
+        at=T0 + timedelta(hours=3),
+    )  # fmt: skip
+    canteen = "学校食堂的饭菜价格太贵，学生吃不起。"
+    other = detector.observe(
+        ticket_id="c", ticket_no="3", text=canteen, category="教育文体", at=T0 + timedelta(hours=4)
+    )
+    assert first.duplicate_of is None
+    assert again.duplicate_of == "1" and again.similarity >= 0.6
+    assert other.duplicate_of is None
+
+
+def test_a_copy_after_the_window_is_a_new_item() -> None:
+    detector = Detector()
+    detector.observe(ticket_id="a", ticket_no="1", text=NOISE, category=None, at=T0)
+    late = detector.observe(
+        ticket_id="b", ticket_no="2", text=NOISE, category=None, at=T0 + timedelta(hours=73)
+    )
+    assert late.duplicate_of is None
+
+
+def test_a_redelivered_item_is_not_its_own_duplicate() -> None:
+    detector = Detector()
+    first = detector.observe(ticket_id="a", ticket_no="1", text=NOISE, category=None, at=T0)
+    assert detector.observe(ticket_id="a", ticket_no="1", text=NOISE, category=None, at=T0) == first
+
+
+def test_a_burst_about_one_place_raises_one_hotspot() -> None:
+    detector = Detector(hotspot_items=5, hotspot_window=timedelta(hours=24))
+    texts = [
+        "幸福小区停车位被外来车辆占满", "幸福小区物业乱收停车费", "幸福小区电梯又坏了",
+        "幸福小区门口垃圾没人清", "幸福小区绿化带被毁", "幸福小区楼道灯不亮",
+    ]  # fmt: skip
+    hotspots = [
+        detector.observe(
+            ticket_id=str(n), ticket_no=f"N{n}", text=text, category="城乡建设",
+            at=T0 + timedelta(hours=n),
+        ).hotspot
+        for n, text in enumerate(texts)
+    ]  # fmt: skip
+    fired = [h for h in hotspots if h is not None]
+    assert len(fired) == 1 and hotspots[4] is not None
+    assert fired[0].place == "幸福小区" and fired[0].ticket_nos == ("N0", "N1", "N2", "N3", "N4")
+
+
+def test_items_spread_over_days_are_no_hotspot() -> None:
+    detector = Detector(hotspot_items=3, hotspot_window=timedelta(hours=24))
+    observations = [
+        detector.observe(
+            ticket_id=str(n), ticket_no=str(n), text="幸福小区电梯坏了", category="城乡建设",
+            at=T0 + timedelta(days=2 * n),
+        )
+        for n in range(4)
+    ]  # fmt: skip
+    assert all(o.hotspot is None for o in observations)
+
+
+def test_places_are_specific() -> None:
+    assert place_of("A3区幸福小区3栋漏水") == "A3区幸福小区"
+    assert place_of("A市五一大道噪音扰民") == "A市五一大道"
+    assert place_of("A3区有问题") is None
+    assert place_of("我们来自农村，今有关于小区的事") is None
+    assert place_of("其中包括星沙街道的几个路口") == "星沙街道"
