@@ -6,12 +6,13 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from feedbackloop.events.envelope import Envelope
-from feedbackloop.events.feedback import FeedbackReceived, FeedbackRouted
+from feedbackloop.events.feedback import FeedbackReceived, FeedbackRouted, HotspotDetected
 from feedbackloop.events.tickets import DeadLetter, TicketEvent
 
 #: Every payload model by its versioned type name.
 PAYLOAD_TYPES: dict[str, type[BaseModel]] = {
-    model.EVENT_TYPE: model for model in (FeedbackReceived, FeedbackRouted, TicketEvent, DeadLetter)
+    model.EVENT_TYPE: model
+    for model in (FeedbackReceived, FeedbackRouted, HotspotDetected, TicketEvent, DeadLetter)
 }
 
 MAX_EVENT_BYTES = 1_000_000

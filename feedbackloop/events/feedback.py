@@ -141,3 +141,20 @@ class FeedbackRouted(_Payload):
     assigned_by: str | None = Field(
         default=None, max_length=80, description="Operator who assigned it by hand (`manual`)."
     )
+    duplicate_of: str | None = Field(
+        default=None,
+        description="Ticket number of a recent item with nearly the same text, if any.",
+    )
+
+
+class HotspotDetected(_Payload):
+    """A burst of similar items about one place: an early warning for operators."""
+
+    EVENT_TYPE: ClassVar[str] = "feedbackloop.feedback.hotspot.v1"
+
+    place: str = Field(description="The place the items name (compound, road, village, ...).")
+    category: str = Field(description="Their first-level category.")
+    ticket_nos: list[str] = Field(description="Ticket numbers of the items in the burst.")
+    window_hours: float = Field(description="The window the items arrived in, in hours.")
+    first_at: datetime = Field(description="When the first item of the burst arrived (UTC).")
+    last_at: datetime = Field(description="When the item that completed the burst arrived.")

@@ -7,6 +7,7 @@ FEEDBACK_ROUTED = "feedback.routed"
 TICKET_EVENTS = "ticket.events"
 NOTIFICATIONS_OUTBOUND = "notifications.outbound"
 DEAD_LETTER = "feedback.dlq"
+FEEDBACK_HOTSPOTS = "feedback.hotspots"
 
 #: Topics the platform needs before any service starts; queue topics come from the routing table.
 CORE_TOPICS: tuple[str, ...] = (
@@ -15,6 +16,7 @@ CORE_TOPICS: tuple[str, ...] = (
     TICKET_EVENTS,
     NOTIFICATIONS_OUTBOUND,
     DEAD_LETTER,
+    FEEDBACK_HOTSPOTS,
 )
 
 QUEUE_PREFIX = "queue."

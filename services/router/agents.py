@@ -14,6 +14,7 @@ from feedbackloop.events import (
     Envelope,
     FeedbackReceived,
     FeedbackRouted,
+    HotspotDetected,
     InvalidEvent,
     RoutingMethod,
     decode,
@@ -22,8 +23,14 @@ from feedbackloop.events import (
     new_event,
 )
 from feedbackloop.events.dead_letters import dead_letter
-from feedbackloop.events.topics import DEAD_LETTER, FEEDBACK_ROUTED, queue_topic
+from feedbackloop.events.topics import (
+    DEAD_LETTER,
+    FEEDBACK_HOTSPOTS,
+    FEEDBACK_ROUTED,
+    queue_topic,
+)
 from services.router import service
+from services.router.hotspots import Detector, Hotspot, Observation
 from services.router.metrics import RouterMetrics
 from services.router.rules import Classifier, RuleTable, decide, text_of
 
@@ -42,11 +49,17 @@ class Routed:
     raw: bytes | None
     received: Envelope[FeedbackReceived] | None = None
     routed: Envelope[FeedbackRouted] | None = None
+    hotspot: Envelope[HotspotDetected] | None = None
     error: str | None = None
 
 
 def route_batch(
-    *, table: RuleTable, classifier: Classifier, threshold: float, raws: list[bytes | None]
+    *,
+    table: RuleTable,
+    classifier: Classifier,
+    threshold: float,
+    raws: list[bytes | None],
+    detector: Detector | None = None,
 ) -> list[Routed]:
     """Decide a batch of raw FeedbackReceived events, classifying all their texts at once.
 
@@ -72,6 +85,17 @@ def route_batch(
     for (index, received), ranked in zip(good, rankings, strict=True):
         item = received.data
         decision = decide(table=table, item=item, ranked=ranked, threshold=threshold)
+        seen = (
+            detector.observe(
+                ticket_id=item.ticket_id,
+                ticket_no=item.ticket_no,
+                text=text_of(item),
+                category=decision.category,
+                at=item.received_at,
+            )
+            if detector is not None
+            else Observation()
+        )
         routed = FeedbackRouted(
             feedback=item,
             department_code=decision.department_code,
@@ -83,6 +107,7 @@ def route_batch(
             category=decision.category,
             candidates=decision.candidates,
             routed_at=now,
+            duplicate_of=seen.duplicate_of,
         )
         # Derived id: if this item is processed again after a crash, consumers see the same
         # event id and drop the copy.
@@ -92,8 +117,30 @@ def route_batch(
             subject=item.ticket_id,
             event_id=deterministic_event_id(received.id, "routed"),
         )
-        outcomes[index] = Routed(raw=outcomes[index].raw, received=received, routed=event)
+        outcomes[index] = Routed(
+            raw=outcomes[index].raw,
+            received=received,
+            routed=event,
+            hotspot=_hotspot_event(seen.hotspot, detector) if seen.hotspot and detector else None,
+        )
     return outcomes
+
+
+def _hotspot_event(spot: Hotspot, detector: Detector) -> Envelope[HotspotDetected]:
+    data = HotspotDetected(
+        place=spot.place,
+        category=spot.category,
+        ticket_nos=list(spot.ticket_nos),
+        window_hours=detector.hotspot_window.total_seconds() / 3600,
+        first_at=spot.first_at,
+        last_at=spot.last_at,
+    )
+    return new_event(
+        data=data,
+        source=SOURCE,
+        subject=f"hotspot:{spot.place}",
+        event_id=deterministic_event_id(spot.ticket_nos[-1], "hotspot"),
+    )
 
 
 def register(
@@ -106,6 +153,7 @@ def register(
     publish: Publish,
     metrics: RouterMetrics,
     sessions: sessionmaker[Session] | None = None,
+    detector: Detector | None = None,
     batch_size: int = 500,
 ) -> Any:
     """Attach the routing agent to a faust app and return it."""
@@ -119,6 +167,7 @@ def register(
                 classifier=classifier,
                 threshold=threshold,
                 raws=[event.value for event in events],
+                detector=detector,
             )
             for event, outcome in zip(events, outcomes, strict=True):
                 if outcome.routed is None or outcome.received is None:
@@ -137,6 +186,11 @@ def register(
                 metrics.routed.labels(
                     department=decision.department_code, method=decision.method.value
                 ).inc()
+                if outcome.hotspot is not None:
+                    log.warning("hotspot: %s", outcome.hotspot.data.place)
+                    await publish(
+                        FEEDBACK_HOTSPOTS, outcome.hotspot.subject, encode(outcome.hotspot)
+                    )
 
     return route
 

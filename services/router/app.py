@@ -1,5 +1,7 @@
 """The router process: a faust app (the agent) inside a small ASGI app (health, metrics)."""
 
+from datetime import timedelta
+
 import faust
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -18,6 +20,7 @@ from feedbackloop.runtime.streams import (
 from services.router import agents, views
 from services.router.classifier import CategoryModel
 from services.router.config import Settings
+from services.router.hotspots import Detector
 from services.router.metrics import RouterMetrics
 from services.router.models import Base
 from services.router.rules import RuleTable, load_rule_table
@@ -49,6 +52,11 @@ def create_faust_app(
         publish=publisher,
         metrics=metrics,
         sessions=sessions,
+        detector=Detector(
+            duplicate_window=timedelta(hours=settings.duplicate_window_hours),
+            hotspot_items=settings.hotspot_items,
+            hotspot_window=timedelta(hours=settings.hotspot_window_hours),
+        ),
     )
 
     @app.task(on_leader=False)

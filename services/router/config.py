@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     environment: Literal["development", "production"] = Field(
         default="development", validation_alias=AliasChoices("FEEDBACKLOOP_ENV", "environment")
     )
+    duplicate_window_hours: float = Field(default=72, gt=0, description="Near-duplicate window.")
+    hotspot_items: int = Field(default=5, ge=2, description="Items about one place for a hotspot.")
+    hotspot_window_hours: float = Field(default=24, gt=0, description="Hotspot window, hours.")
     host: str = "127.0.0.1"
     port: int = 8002
 

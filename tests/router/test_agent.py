@@ -122,3 +122,31 @@ def test_a_model_failure_dead_letters_the_batch_and_routing_goes_on() -> None:
     )
     assert [o.routed is not None for o in mixed] == [False, True, False]
     assert mixed[1].routed is not None and mixed[1].routed.data.department_code == "civil"
+
+
+def test_routing_links_a_near_copy_and_reports_a_burst_about_one_place() -> None:
+    from datetime import timedelta
+
+    from feedbackloop.events import HotspotDetected
+    from services.router.agents import route_batch
+    from services.router.hotspots import Detector
+
+    table = load_rule_table(DEFAULT_RULES)
+    detector = Detector(hotspot_items=3, hotspot_window=timedelta(hours=24))
+    texts = ["幸福小区电梯坏了三天没人修", "幸福小区电梯坏了三天没人修", "幸福小区物业乱收费"]
+    items = [
+        factories.received(text, ticket_no=f"261122100{n:03d}0") for n, text in enumerate(texts)
+    ]
+    outcomes = route_batch(
+        table=table,
+        classifier=FixedClassifier(("城乡建设", 0.9)),
+        threshold=0.77,
+        raws=[encode(item) for item in items],
+        detector=detector,
+    )
+    routed = [o.routed.data for o in outcomes if o.routed is not None]
+    assert [r.duplicate_of for r in routed] == [None, items[0].data.ticket_no, None]
+    assert outcomes[2].hotspot is not None
+    spot = decode(encode(outcomes[2].hotspot), expect=HotspotDetected).data
+    assert spot.place == "幸福小区" and len(spot.ticket_nos) == 3
+    assert outcomes[0].hotspot is None and outcomes[1].hotspot is None
