@@ -17,6 +17,8 @@ from feedbackloop.events import (
     HotspotDetected,
     InvalidEvent,
     RoutingMethod,
+    TicketEvent,
+    TicketEventKind,
     decode,
     deterministic_event_id,
     encode,
@@ -29,7 +31,7 @@ from feedbackloop.events.topics import (
     FEEDBACK_ROUTED,
     queue_topic,
 )
-from services.router import service
+from services.router import flows, service
 from services.router.hotspots import Detector, Hotspot, Observation
 from services.router.metrics import RouterMetrics
 from services.router.rules import Classifier, RuleTable, decide, text_of
@@ -50,6 +52,7 @@ class Routed:
     received: Envelope[FeedbackReceived] | None = None
     routed: Envelope[FeedbackRouted] | None = None
     hotspot: Envelope[HotspotDetected] | None = None
+    ranking: list[tuple[str, float]] | None = None
     error: str | None = None
 
 
@@ -75,7 +78,8 @@ def route_batch(
         except InvalidEvent as exc:
             outcomes.append(Routed(raw=raw, error=str(exc)))
     try:
-        rankings = classifier.rank([text_of(received.data) for _, received in good], 3)
+        # The whole ranking is kept: a returned item goes to the next department on it.
+        rankings = classifier.rank([text_of(received.data) for _, received in good], 20)
     except Exception as exc:  # a model failure parks the batch, it does not stop routing
         reason = f"model failed: {type(exc).__name__}: {exc}"
         for index, _ in good:
@@ -121,6 +125,7 @@ def route_batch(
             raw=outcomes[index].raw,
             received=received,
             routed=event,
+            ranking=ranked,
             hotspot=_hotspot_event(seen.hotspot, detector) if seen.hotspot and detector else None,
         )
     return outcomes
@@ -169,6 +174,8 @@ def register(
                 raws=[event.value for event in events],
                 detector=detector,
             )
+            if sessions is not None:
+                await asyncio.to_thread(_remember, sessions, outcomes)
             for event, outcome in zip(events, outcomes, strict=True):
                 if outcome.routed is None or outcome.received is None:
                     await _dead_letter(publish, event, outcome.error or "unknown error")
@@ -208,6 +215,52 @@ async def _dead_letter(publish: Publish, event: Any, reason: str) -> None:
         error=reason,
     )
     await publish(DEAD_LETTER, letter_key, letter)
+
+
+def _remember(sessions: sessionmaker[Session], outcomes: list[Routed]) -> None:
+    records = [
+        (o.received, o.ranking or [], o.routed.data.department_code)
+        for o in outcomes
+        if o.received is not None and o.routed is not None
+    ]
+    with sessions.begin() as session:
+        service.create_routing_records(session=session, records=records, now=datetime.now(UTC))
+
+
+def register_returns(
+    app: faust.App,
+    *,
+    source: faust.TopicT,
+    table: RuleTable,
+    threshold: float,
+    publish: Publish,
+    sessions: sessionmaker[Session],
+) -> Any:
+    """Attach the agent that re-routes items a department returned (退单)."""
+
+    @app.agent(source, name="returns")
+    async def returns(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            try:
+                returned = decode(event.value, expect=TicketEvent)
+            except InvalidEvent:
+                continue  # followup dead-letters its own bad output; nothing to route here
+            if returned.data.kind is not TicketEventKind.RETURNED:
+                continue
+            plan = await asyncio.to_thread(
+                flows.plan_return, sessions=sessions, table=table, threshold=threshold,
+                returned=returned,
+            )  # fmt: skip
+            if plan is None:
+                continue
+            wire = encode(plan.routed)
+            # Published before the record is updated: after a crash in between, the same
+            # plan (and event id) is made again and consumers drop the copy.
+            await publish(FEEDBACK_ROUTED, plan.routed.subject, wire)
+            await publish(queue_topic(plan.routed.data.department_code), plan.routed.subject, wire)
+            await asyncio.to_thread(flows.commit_return, sessions=sessions, plan=plan)
+
+    return returns
 
 
 def _queue_for_operator(

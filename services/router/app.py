@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException
 
-from feedbackloop.events.topics import FEEDBACK_RECEIVED, queue_topic
+from feedbackloop.events.topics import FEEDBACK_RECEIVED, TICKET_EVENTS, queue_topic
 from feedbackloop.runtime.sql import create_store
 from feedbackloop.runtime.streams import (
     RawPublisher,
@@ -57,6 +57,15 @@ def create_faust_app(
             hotspot_items=settings.hotspot_items,
             hotspot_window=timedelta(hours=settings.hotspot_window_hours),
         ),
+    )
+
+    agents.register_returns(
+        app,
+        source=raw_topic(app, TICKET_EVENTS),
+        table=table,
+        threshold=threshold,
+        publish=publisher,
+        sessions=sessions,
     )
 
     @app.task(on_leader=False)

@@ -1,5 +1,6 @@
 """Multi-step actions of the router: an operator assigning a triaged item."""
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -8,10 +9,12 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from feedbackloop.events import (
+    Envelope,
     FeedbackReceived,
     FeedbackRouted,
     Priority,
     RoutingMethod,
+    TicketEvent,
     decode,
     deterministic_event_id,
     encode,
@@ -19,7 +22,7 @@ from feedbackloop.events import (
 )
 from feedbackloop.events.topics import FEEDBACK_ROUTED, queue_topic
 from services.router import service
-from services.router.rules import RuleTable
+from services.router.rules import RuleTable, candidates_for
 
 Publish = Callable[[str, str, bytes], Awaitable[Any]]
 
@@ -109,3 +112,85 @@ async def assign(
                 now=now,
             )
     return Assigned(ticket_no, department_code, table.departments[department_code])
+
+
+MAX_RETURNS = 2
+
+
+@dataclass(frozen=True)
+class ReturnPlan:
+    """Where a returned item goes next, and what to record once that is published."""
+
+    routed: Envelope[FeedbackRouted]
+    received: Envelope[FeedbackReceived]
+    tried: list[str]
+    returns: int
+
+
+def plan_return(
+    *,
+    sessions: sessionmaker[Session],
+    table: RuleTable,
+    threshold: float,
+    returned: Envelope[TicketEvent],
+) -> ReturnPlan | None:
+    """The best department not yet tried; the dispatch desk after 2 returns or none left."""
+    event = returned.data
+    with sessions() as session:
+        record = service.get_routing_record(session=session, ticket_id=event.ticket_id)
+        if record is None:
+            return None  # not routed by this router's store (or from before it kept records)
+        received = decode(record.received_event, expect=FeedbackReceived)
+        ranking = [(str(c), float(p)) for c, p in json.loads(record.ranking)]
+        tried = list(json.loads(record.tried))
+        returns = record.returns + 1
+    if event.department_code and event.department_code not in tried:
+        tried.append(event.department_code)
+    options = [c for c in candidates_for(table, ranking) if c.department_code not in tried]
+    reason = event.reason or ""
+    if returns >= MAX_RETURNS or not options:
+        code, method, confidence = table.default_department, RoutingMethod.TRIAGE, 0.0
+        category = options[0].category if options else None
+    else:
+        best = options[0]
+        code, method = best.department_code, RoutingMethod.MODEL
+        confidence, category = best.probability, best.category
+    routed = FeedbackRouted(
+        feedback=received.data,
+        department_code=code,
+        department_name=table.departments[code],
+        method=method,
+        confidence=confidence,
+        category=category,
+        priority=event.priority,
+        rule=f"退单后重派（第{returns}次）：{reason}"[:200],
+        candidates=options[:3],
+        routed_at=datetime.now(UTC),
+    )
+    envelope = new_event(
+        data=routed,
+        source="/router",
+        subject=event.ticket_id,
+        event_id=deterministic_event_id(returned.id, "rerouted"),
+    )
+    return ReturnPlan(routed=envelope, received=received, tried=[*tried, code], returns=returns)
+
+
+def commit_return(*, sessions: sessionmaker[Session], plan: ReturnPlan) -> None:
+    """Record a return once its re-routing is published (and queue it for triage if so)."""
+    now = datetime.now(UTC)
+    with sessions.begin() as session:
+        record = service.get_routing_record(session=session, ticket_id=plan.received.data.ticket_id)
+        if record is None or record.returns >= plan.returns:
+            return  # already recorded (a redelivered return)
+        service.update_returned(
+            session=session, record=record, tried=plan.tried, returns=plan.returns, now=now
+        )
+        if plan.routed.data.method is RoutingMethod.TRIAGE:
+            service.create_triage_item(
+                session=session,
+                received=plan.received,
+                candidates=plan.routed.data.candidates,
+                priority=plan.routed.data.priority.value,
+                now=now,
+            )

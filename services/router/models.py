@@ -39,3 +39,16 @@ class Correction(Base):
     category: Mapped[str] = mapped_column(String(50))
     source: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RoutingRecord(Base):
+    """What the router decided for a ticket, kept so a return (退单) can be re-routed."""
+
+    __tablename__ = "routing_records"
+
+    ticket_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    received_event: Mapped[bytes] = mapped_column(LargeBinary)
+    ranking: Mapped[str] = mapped_column(Text)
+    tried: Mapped[str] = mapped_column(Text)
+    returns: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

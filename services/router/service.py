@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from feedbackloop.events import Candidate, Envelope, FeedbackReceived, encode
-from services.router.models import Correction, TriageItem
+from services.router.models import Correction, RoutingRecord, TriageItem
 
 
 def create_triage_item(
@@ -18,9 +18,17 @@ def create_triage_item(
     priority: str,
     now: datetime,
 ) -> bool:
-    """Queue an item for an operator; False if it is queued already (a redelivery)."""
-    if session.get(TriageItem, received.data.ticket_id) is not None:
-        return False
+    """Queue an item for an operator; False if it is queued already (a redelivery).
+
+    An item assigned before and returned twice since goes back into the queue.
+    """
+    existing = session.get(TriageItem, received.data.ticket_id)
+    if existing is not None:
+        if existing.assigned_to is None:
+            return False
+        existing.assigned_to = existing.assigned_by = existing.assigned_at = None
+        existing.candidates = json.dumps([c.model_dump() for c in candidates], ensure_ascii=False)
+        return True
     session.add(
         TriageItem(
             ticket_id=received.data.ticket_id,
@@ -77,3 +85,38 @@ def create_correction(
 def list_corrections(*, session: Session) -> list[Correction]:
     """Every correction, oldest first."""
     return list(session.execute(select(Correction).order_by(Correction.id)).scalars())
+
+
+def create_routing_records(
+    *,
+    session: Session,
+    records: list[tuple[Envelope[FeedbackReceived], list[tuple[str, float]], str]],
+    now: datetime,
+) -> None:
+    """Remember each routed item, its category ranking and the department it went to."""
+    for received, ranking, department in records:
+        if session.get(RoutingRecord, received.data.ticket_id) is None:
+            session.add(
+                RoutingRecord(
+                    ticket_id=received.data.ticket_id,
+                    received_event=encode(received),
+                    ranking=json.dumps(ranking, ensure_ascii=False),
+                    tried=json.dumps([department]),
+                    returns=0,
+                    updated_at=now,
+                )
+            )
+
+
+def get_routing_record(*, session: Session, ticket_id: str) -> RoutingRecord | None:
+    """What the router decided for a ticket."""
+    return session.get(RoutingRecord, ticket_id)
+
+
+def update_returned(
+    *, session: Session, record: RoutingRecord, tried: list[str], returns: int, now: datetime
+) -> None:
+    """Record a return and the departments tried so far."""
+    record.tried = json.dumps(tried)
+    record.returns = returns
+    record.updated_at = now

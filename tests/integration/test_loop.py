@@ -5,7 +5,7 @@ from kafka import KafkaProducer
 
 from feedbackloop.devstack.kafka import LocalKafka
 from feedbackloop.devstack.processes import Stack
-from feedbackloop.events import DeadLetter, encode
+from feedbackloop.events import DeadLetter, encode, new_event
 from feedbackloop.events.topics import (
     DEAD_LETTER,
     FEEDBACK_RECEIVED,
@@ -187,3 +187,48 @@ def test_an_unsure_item_waits_in_triage_until_an_operator_assigns_it(
         ("opened", "system"),
         ("rerouted", "operator:王芳"),
     ]
+
+
+def test_a_returned_ticket_is_rerouted_to_another_department(
+    kafka: LocalKafka, stack: Stack
+) -> None:
+    import httpx
+
+    from tests.router.test_returns import returned
+
+    intake, followup = stack.services["intake"].url, stack.services["followup"].url
+    text = "我在一家公司上班，已经三个月没有发薪水了，老板一直拖着，也不给签合同。"
+    reply = httpx.post(f"{intake}/api/v1/feedback", json={"text": text})
+    ticket_id = reply.json()["ticket_id"]
+    (first,) = find_events(kafka.bootstrap, FEEDBACK_ROUTED, lambda e: e.subject == ticket_id)
+    assert first.data.department_code == "hrss"
+
+    # What followup's workbench publishes when the department returns it (退单).
+    back = returned(
+        new_event(data=first.data.feedback, source="/intake", subject=ticket_id), "hrss"
+    )
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all")
+    producer.send(TICKET_EVENTS, key=ticket_id.encode(), value=encode(back))
+    producer.flush()
+    producer.close()
+
+    routed = find_events(
+        kafka.bootstrap, FEEDBACK_ROUTED, lambda e: e.subject == ticket_id, count=2
+    )
+    again = routed[-1].data
+    assert again.department_code not in {"hrss", "dispatch"}
+    assert "退单后重派" in (again.rule or "")
+    queued = find_events(
+        kafka.bootstrap, queue_topic(again.department_code), lambda e: e.subject == ticket_id
+    )
+    assert queued[0].id == routed[-1].id
+    ticket_no = reply.json()["ticket_no"]
+    ticket = wait_for(
+        lambda: (
+            (t := httpx.get(f"{followup}/api/v1/tickets/{ticket_no}").json())["department_code"]
+            == again.department_code
+            and t
+        ),
+        what="followup to re-route the returned ticket",
+    )
+    assert [s["kind"] for s in ticket["timeline"]] == ["opened", "rerouted"]
