@@ -182,11 +182,6 @@ def register(
                     metrics.dead_letters.inc()
                     continue
                 decision = outcome.routed.data
-                if decision.method is RoutingMethod.TRIAGE and sessions is not None:
-                    # Stored before the offset is committed; a redelivery finds it queued.
-                    await asyncio.to_thread(
-                        _queue_for_operator, sessions, outcome.received, decision
-                    )
                 wire = encode(outcome.routed)
                 await publish(FEEDBACK_ROUTED, outcome.routed.subject, wire)
                 await publish(queue_topic(decision.department_code), outcome.routed.subject, wire)
@@ -218,13 +213,34 @@ async def _dead_letter(publish: Publish, event: Any, reason: str) -> None:
 
 
 def _remember(sessions: sessionmaker[Session], outcomes: list[Routed]) -> None:
-    records = [
-        (o.received, o.ranking or [], o.routed.data.department_code)
-        for o in outcomes
-        if o.received is not None and o.routed is not None
-    ]
+    """Store a batch's routing records and triage items in one transaction.
+
+    It runs before the batch's records are published, so a redelivery after a crash finds
+    the items remembered and queued.
+    """
+    now = datetime.now(UTC)
+    routed = [o for o in outcomes if o.raw is not None and o.received and o.routed]
     with sessions.begin() as session:
-        service.create_routing_records(session=session, records=records, now=datetime.now(UTC))
+        service.create_routing_records(
+            session=session,
+            records=[
+                (o.routed.data.feedback.ticket_id, o.raw, o.ranking or [],
+                 o.routed.data.department_code)
+                for o in routed
+                if o.raw is not None and o.routed is not None
+            ],
+            now=now,
+        )  # fmt: skip
+        service.create_triage_items(
+            session=session,
+            items=[
+                (o.received, o.routed.data.candidates, o.routed.data.priority.value)
+                for o in routed
+                if o.received is not None and o.routed is not None
+                and o.routed.data.method is RoutingMethod.TRIAGE
+            ],
+            now=now,
+        )  # fmt: skip
 
 
 def register_returns(
@@ -261,16 +277,3 @@ def register_returns(
             await asyncio.to_thread(flows.commit_return, sessions=sessions, plan=plan)
 
     return returns
-
-
-def _queue_for_operator(
-    sessions: sessionmaker[Session], received: Envelope[FeedbackReceived], decision: FeedbackRouted
-) -> None:
-    with sessions.begin() as session:
-        service.create_triage_item(
-            session=session,
-            received=received,
-            candidates=decision.candidates,
-            priority=decision.priority.value,
-            now=datetime.now(UTC),
-        )

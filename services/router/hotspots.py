@@ -17,9 +17,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from datasketch import MinHash, MinHashLSH
+import numpy as np
+
+from services.router.features import ngram_keys
 
 PERMUTATIONS = 64
+SIGNATURE_CHARS = 300
 # Specific places only: a district ("A3区") alone is too broad to make a burst.
 _PLACE = re.compile(
     r"([\u4e00-\u9fa5A-Za-z0-9]{2,12}?"
@@ -50,12 +53,69 @@ def place_of(text: str) -> str | None:
     return None
 
 
-def _minhash(text: str) -> MinHash:
-    letters = _NOT_TEXT.sub("", text)
-    shingles = {letters[i : i + 3] for i in range(max(len(letters) - 2, 1))}
-    signature = MinHash(num_perm=PERMUTATIONS)
-    signature.update_batch([s.encode() for s in shingles])
-    return signature
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+_random = np.random.default_rng(1)
+# Multiply-shift hashing, h -> (a*h + b) mod 2**64, top 32 bits, one odd a per permutation:
+# universal enough for MinHash, and without the division that a modular family costs.
+_A = _random.integers(0, 2**63, size=PERMUTATIONS, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+_B = _random.integers(0, 2**63, size=PERMUTATIONS, dtype=np.uint64)
+
+
+def signature_of(text: str) -> np.ndarray:
+    """The MinHash signature of a text's character 3-grams (letters and digits only)."""
+    # Copies and near-copies share their beginning; reading further only costs time.
+    letters = _NOT_TEXT.sub("", text[:SIGNATURE_CHARS]) or text[:SIGNATURE_CHARS] or " "
+    with np.errstate(over="ignore"):
+        keys = np.unique(ngram_keys(letters, 3)[-max(len(letters) - 2, 1) :]) * _MIX
+        return ((np.multiply.outer(keys, _A) + _B) >> np.uint64(32)).min(axis=0)
+
+
+class SignatureIndex:
+    """Locality-sensitive hashing over MinHash signatures: BANDS bands of ROWS values each.
+
+    Two items become candidates when one band is equal: for 16 bands of 4, a pair at
+    similarity 0.6 is found with probability 1 - (1 - 0.6**4)**16 = 0.89, at 0.7 with 0.99,
+    at 0.3 with 0.12; candidates are then compared on the whole signature.
+    """
+
+    BANDS, ROWS = 16, 4
+
+    def __init__(self) -> None:
+        self._buckets: dict[tuple[int, bytes], set[str]] = {}
+        self._signatures: dict[str, np.ndarray] = {}
+
+    def _bands(self, signature: np.ndarray) -> list[tuple[int, bytes]]:
+        return [
+            (band, signature[band * self.ROWS : (band + 1) * self.ROWS].tobytes())
+            for band in range(self.BANDS)
+        ]
+
+    def most_similar(self, signature: np.ndarray) -> tuple[str | None, float]:
+        """The indexed item most similar to a signature, and the estimated similarity."""
+        candidates: set[str] = set()
+        for band in self._bands(signature):
+            candidates |= self._buckets.get(band, set())
+        best, similarity = None, 0.0
+        for other in candidates:
+            estimate = float(np.mean(self._signatures[other] == signature))
+            if estimate > similarity:
+                best, similarity = other, estimate
+        return best, similarity
+
+    def insert(self, key: str, signature: np.ndarray) -> None:
+        """Index an item's signature."""
+        self._signatures[key] = signature
+        for band in self._bands(signature):
+            self._buckets.setdefault(band, set()).add(key)
+
+    def remove(self, key: str) -> None:
+        """Forget an item."""
+        signature = self._signatures.pop(key)
+        for band in self._bands(signature):
+            bucket = self._buckets[band]
+            bucket.discard(key)
+            if not bucket:
+                del self._buckets[band]
 
 
 @dataclass(frozen=True)
@@ -86,17 +146,15 @@ class Detector:
     duplicate_similarity: float = 0.6
     hotspot_window: timedelta = timedelta(hours=24)
     hotspot_items: int = 5
-    _lsh: MinHashLSH = field(init=False)
-    _signatures: dict[str, tuple[MinHash, str]] = field(default_factory=dict, init=False)
+    _index: SignatureIndex = field(default_factory=SignatureIndex, init=False)
+    _numbers: dict[str, str] = field(default_factory=dict, init=False)
     _arrivals: deque[tuple[datetime, str]] = field(default_factory=deque, init=False)
     _seen: dict[str, Observation] = field(default_factory=dict, init=False)
     _bursts: dict[tuple[str, str], deque[tuple[datetime, str]]] = field(
         default_factory=dict, init=False
     )
     _fired: dict[tuple[str, str], datetime] = field(default_factory=dict, init=False)
-
-    def __post_init__(self) -> None:
-        self._lsh = MinHashLSH(threshold=self.duplicate_similarity, num_perm=PERMUTATIONS)
+    _swept_at: datetime | None = field(default=None, init=False)
 
     def observe(
         self, *, ticket_id: str, ticket_no: str, text: str, category: str | None, at: datetime
@@ -105,15 +163,13 @@ class Detector:
         if ticket_id in self._seen:
             return self._seen[ticket_id]
         self._expire(at)
-        signature = _minhash(text)
+        signature = signature_of(text)
         duplicate_of, similarity = None, 0.0
-        for other in self._lsh.query(signature):
-            other_signature, other_no = self._signatures[other]
-            estimate = signature.jaccard(other_signature)
-            if estimate >= self.duplicate_similarity and estimate > similarity:
-                duplicate_of, similarity = other_no, estimate
-        self._lsh.insert(ticket_id, signature)
-        self._signatures[ticket_id] = (signature, ticket_no)
+        other, estimate = self._index.most_similar(signature)
+        if other is not None and estimate >= self.duplicate_similarity:
+            duplicate_of, similarity = self._numbers[other], estimate
+        self._index.insert(ticket_id, signature)
+        self._numbers[ticket_id] = ticket_no
         self._arrivals.append((at, ticket_id))
         place = place_of(text)
         hotspot = self._count(place, category, ticket_no, at) if place and category else None
@@ -136,9 +192,13 @@ class Detector:
     def _expire(self, now: datetime) -> None:
         while self._arrivals and self._arrivals[0][0] <= now - self.duplicate_window:
             _, ticket_id = self._arrivals.popleft()
-            self._lsh.remove(ticket_id)
-            del self._signatures[ticket_id]
+            self._index.remove(ticket_id)
+            del self._numbers[ticket_id]
             self._seen.pop(ticket_id, None)
+        # Forgetting quiet places walks every place; once an hour of item time is enough.
+        if self._swept_at is not None and now - self._swept_at < timedelta(hours=1):
+            return
+        self._swept_at = now
         for key in [
             k
             for k, burst in self._bursts.items()

@@ -89,7 +89,7 @@ def decide(
     text = text_of(item)
     urgent = item.priority_hint is Priority.URGENT or any(w in text for w in table.urgent_keywords)
     priority = Priority.URGENT if urgent else (item.priority_hint or Priority.NORMAL)
-    candidates = candidates_for(table, ranked)[:3]
+    candidates = candidates_for(table, ranked, limit=3)
     best: Rule | None = None
     best_hits = 0
     for rule in table.rules:
@@ -118,11 +118,15 @@ def decide(
     )  # fmt: skip
 
 
-def candidates_for(table: RuleTable, ranked: list[tuple[str, float]]) -> list[Candidate]:
+def candidates_for(
+    table: RuleTable, ranked: list[tuple[str, float]], *, limit: int | None = None
+) -> list[Candidate]:
     """Departments in the order of the model's ranking of their categories (each once)."""
     seen: set[str] = set()
-    found = []
+    found: list[Candidate] = []
     for category, probability in ranked:
+        if limit is not None and len(found) >= limit:
+            break
         code = table.categories.get(category)
         if code is not None and code not in seen:
             seen.add(code)

@@ -3,7 +3,7 @@
 import json
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from feedbackloop.events import Candidate, Envelope, FeedbackReceived, encode
@@ -17,12 +17,18 @@ def create_triage_item(
     candidates: list[Candidate],
     priority: str,
     now: datetime,
+    loaded: bool = False,
 ) -> bool:
     """Queue an item for an operator; False if it is queued already (a redelivery).
 
-    An item assigned before and returned twice since goes back into the queue.
+    An item assigned before and returned twice since goes back into the queue. With
+    `loaded`, the caller has loaded the existing items into the session already.
     """
-    existing = session.get(TriageItem, received.data.ticket_id)
+    existing = (
+        session.identity_map.get(session.identity_key(TriageItem, received.data.ticket_id))
+        if loaded
+        else session.get(TriageItem, received.data.ticket_id)
+    )
     if existing is not None:
         if existing.assigned_to is None:
             return False
@@ -40,6 +46,24 @@ def create_triage_item(
         )
     )
     return True
+
+
+def create_triage_items(
+    *,
+    session: Session,
+    items: list[tuple[Envelope[FeedbackReceived], list[Candidate], str]],
+    now: datetime,
+) -> None:
+    """Queue a batch of items (received event, candidates, priority) for an operator."""
+    ids = [received.data.ticket_id for received, _, _ in items]
+    # Loaded in one query, so the per-item lookups below are answered from the session.
+    session.execute(select(TriageItem).where(TriageItem.ticket_id.in_(ids))).scalars().all()
+    with session.no_autoflush:
+        for received, candidates, priority in items:
+            create_triage_item(
+                session=session, received=received, candidates=candidates,
+                priority=priority, now=now, loaded=True,
+            )  # fmt: skip
 
 
 def list_open_triage(*, session: Session, limit: int) -> list[TriageItem]:
@@ -90,22 +114,37 @@ def list_corrections(*, session: Session) -> list[Correction]:
 def create_routing_records(
     *,
     session: Session,
-    records: list[tuple[Envelope[FeedbackReceived], list[tuple[str, float]], str]],
+    records: list[tuple[str, bytes, list[tuple[str, float]], str]],
     now: datetime,
 ) -> None:
-    """Remember each routed item, its category ranking and the department it went to."""
-    for received, ranking, department in records:
-        if session.get(RoutingRecord, received.data.ticket_id) is None:
-            session.add(
-                RoutingRecord(
-                    ticket_id=received.data.ticket_id,
-                    received_event=encode(received),
-                    ranking=json.dumps(ranking, ensure_ascii=False),
-                    tried=json.dumps([department]),
-                    returns=0,
-                    updated_at=now,
-                )
-            )
+    """Remember routed items: (ticket id, received event, category ranking, department).
+
+    Items remembered before (a redelivered batch) keep their first record.
+    """
+    ids = [ticket_id for ticket_id, *_ in records]
+    known = set(
+        session.execute(select(RoutingRecord.ticket_id).where(RoutingRecord.ticket_id.in_(ids)))
+        .scalars()
+        .all()
+    )
+    rows = []
+    for ticket_id, received_event, ranking, department in records:
+        if ticket_id in known:
+            continue
+        known.add(ticket_id)
+        rows.append(
+            {
+                "ticket_id": ticket_id,
+                "received_event": received_event,
+                "ranking": json.dumps(ranking, ensure_ascii=False),
+                "tried": json.dumps([department]),
+                "returns": 0,
+                "updated_at": now,
+            }
+        )
+    if rows:
+        # One executemany for the batch instead of a unit-of-work flush per object.
+        session.execute(insert(RoutingRecord), rows)
 
 
 def get_routing_record(*, session: Session, ticket_id: str) -> RoutingRecord | None:

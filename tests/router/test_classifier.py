@@ -39,7 +39,7 @@ def test_a_saved_model_loads_and_ranks_categories(model_dir: Path) -> None:
 
 
 def test_a_model_of_another_version_is_refused(model_dir: Path, tmp_path: Path) -> None:
-    for name in ("model.joblib", "model.json"):
+    for name in ("model.npz", "model.json"):
         (tmp_path / name).write_bytes((model_dir / name).read_bytes())
     card = json.loads((tmp_path / "model.json").read_text())
     (tmp_path / "model.json").write_text(json.dumps(dict(card, version="category-v0")))

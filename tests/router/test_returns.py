@@ -14,6 +14,7 @@ from feedbackloop.events import (
     TicketEvent,
     TicketEventKind,
     TicketState,
+    encode,
     new_event,
 )
 from feedbackloop.runtime.sql import create_store
@@ -57,7 +58,9 @@ def routed_to_housing(sessions: sessionmaker[Session]) -> Envelope[FeedbackRecei
     item = factories.received("小区旁边的空地堆满建筑垃圾")
     with sessions.begin() as session:
         service.create_routing_records(
-            session=session, records=[(item, RANKING, "housing")], now=datetime.now(UTC)
+            session=session,
+            records=[(item.data.ticket_id, encode(item), RANKING, "housing")],
+            now=datetime.now(UTC),
         )
     return item
 
