@@ -1,12 +1,13 @@
 # feedbackloop — the two commands of the README's Quick start are `make up` and `make test`.
-# Both install what they need on a fresh machine: Debian packages (Java, Maven), the virtual
-# environment at .venv, and the Kafka broker's jars (resolved by Maven into ~/.m2).
+# Both install what they need on a fresh machine: Debian packages (Java, Maven, PostgreSQL), the
+# virtual environment at .venv, and the Kafka broker's jars (resolved by Maven into ~/.m2).
 
 SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-DEBIAN_DEPS := java=openjdk-17-jre-headless mvn=maven
+# PostgreSQL's server is checked by path: Debian keeps initdb off PATH.
+DEBIAN_DEPS := java=openjdk-17-jre-headless mvn=maven /usr/lib/postgresql/*/bin/initdb=postgresql
 
 .PHONY: up demo test lint unit integration bench deps kafka-jars router-model clean
 

@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the local stack needs, if a command they provide is missing.
-# Usage: scripts/ensure-debian-packages.sh COMMAND=PACKAGE [COMMAND=PACKAGE ...]
+# Installs the Debian packages the local stack needs, if what they provide is missing.
+# Usage: scripts/ensure-debian-packages.sh CHECK=PACKAGE [CHECK=PACKAGE ...]
+# CHECK is a command looked up on PATH, or a path glob (it contains a /) that must match a file.
 set -euo pipefail
+present() {
+  if [[ $1 == */* ]]; then
+    compgen -G "$1" >/dev/null
+  else
+    command -v "$1" >/dev/null 2>&1
+  fi
+}
 missing=()
 for pair in "$@"; do
-  cmd=${pair%%=*}; pkg=${pair#*=}
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+  check=${pair%%=*}; pkg=${pair#*=}
+  present "$check" || missing+=("$pkg")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "Installing Debian packages: ${missing[*]}"

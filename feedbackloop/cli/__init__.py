@@ -5,7 +5,7 @@ import os
 
 import typer
 
-from feedbackloop.cli import imports, kafka, router, serve, stack
+from feedbackloop.cli import followup, imports, kafka, router, serve, stack
 
 app = typer.Typer(
     help="feedbackloop: citizen feedback from intake to department queue, on the clock.",
@@ -15,6 +15,7 @@ app = typer.Typer(
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(imports.app, name="import")
 app.add_typer(router.app, name="router")
+app.add_typer(followup.app, name="followup")
 app.command("serve")(serve.serve)
 app.command("up")(stack.up)
 app.command("status")(stack.status)
@@ -28,6 +29,6 @@ def main() -> None:
     )
     if logging.getLogger().level > logging.DEBUG:
         # Client libraries log every connection at INFO; the CLI says what matters itself.
-        for noisy in ("kafka", "aiokafka", "httpx"):
+        for noisy in ("kafka", "aiokafka", "httpx", "alembic"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     app()

@@ -41,6 +41,13 @@ class TicketEventKind(StrEnum):
     REOPENED = "reopened"
     MERGED = "merged"
     CLOSED = "closed"
+    EXTENSION_REQUESTED = "extension_requested"
+    EXTENSION_REJECTED = "extension_rejected"
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    ESCALATED = "escalated"
+    SURVEY_INVITED = "survey_invited"
+    NO_RESPONSE = "no_response"
 
 
 class TicketEvent(BaseModel):
@@ -72,6 +79,22 @@ class TicketEvent(BaseModel):
     )
     received_at: datetime = Field(description="When intake accepted the item (UTC).")
     occurred_at: datetime = Field(description="When it happened (UTC).")
+    channel: str | None = Field(
+        default=None, description="Channel the item came through (web, wechat, hotline, ...)."
+    )
+    category: str | None = Field(default=None, description="First-level category, if known.")
+    clock: str | None = Field(
+        default=None,
+        description="For warned/breached: which limit, 'response' (签收) or 'resolution' (办结).",
+    )
+    solved: str | None = Field(
+        default=None, description="For surveyed: the citizen's answer, 'solved', 'partly' or 'not'."
+    )
+    satisfaction: str | None = Field(
+        default=None,
+        description="For surveyed: 'satisfied' (满意), 'basically' (基本满意), 'dissatisfied' "
+        "(不满意); 'no_response' when nobody answered.",
+    )
 
 
 class DeadLetter(BaseModel):

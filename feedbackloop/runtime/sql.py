@@ -28,8 +28,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def create_store(database_url: str, metadata: MetaData) -> sessionmaker[Session]:
-    """An engine for the URL (SQLite file directories created), its tables, and sessions."""
+def create_store(database_url: str, metadata: MetaData | None = None) -> sessionmaker[Session]:
+    """An engine for the URL (SQLite file directories created), its tables, and sessions.
+
+    Without `metadata` no tables are created: the caller migrates the schema itself.
+    """
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
@@ -38,7 +41,8 @@ def create_store(database_url: str, metadata: MetaData) -> sessionmaker[Session]
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    metadata.create_all(engine)
+    if metadata is not None:
+        metadata.create_all(engine)
     return sessionmaker(engine, expire_on_commit=False)
 
 

@@ -1,17 +1,20 @@
-"""The ticket-opening agent: FeedbackRouted in, a stored ticket and a TicketEvent out."""
+"""The ticket-opening agent: FeedbackRouted in, a stored ticket (and its outbox event) out."""
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import faust
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from feedbackloop.events import FeedbackRouted, InvalidEvent, decode, encode
+from feedbackloop.events import FeedbackRouted, InvalidEvent, decode
 from feedbackloop.events.dead_letters import dead_letter
-from feedbackloop.events.topics import DEAD_LETTER, TICKET_EVENTS
-from services.followup import service
+from feedbackloop.events.topics import DEAD_LETTER
+from services.followup import flows
+from services.followup.states import IllegalTransition
 
 log = logging.getLogger(__name__)
 
@@ -19,15 +22,24 @@ log = logging.getLogger(__name__)
 Publish = Callable[[str, str, bytes], Awaitable[Any]]
 
 
-def open_ticket(*, sessions: sessionmaker[Session], raw: bytes) -> service.Applied:
-    """Apply one raw FeedbackRouted event to the store, idempotently by event id."""
+def open_ticket(*, sessions: sessionmaker[Session], desk: flows.Desk, raw: bytes) -> bool:
+    """Apply one raw FeedbackRouted event to the store, once per event id; True if applied."""
     routed = decode(raw, expect=FeedbackRouted)
     with sessions.begin() as session:
-        return service.apply_routing(session=session, routed=routed)
+        return (
+            flows.apply_routing(session=session, desk=desk, routed=routed, now=datetime.now(UTC))
+            is not None
+        )
 
 
 def register(
-    app: faust.App, *, source: faust.TopicT, sessions: sessionmaker[Session], publish: Publish
+    app: faust.App,
+    *,
+    source: faust.TopicT,
+    sessions: sessionmaker[Session],
+    desk: flows.Desk,
+    publish: Publish,
+    wake_relay: Callable[[], None],
 ) -> Any:
     """Attach the ticket-opening agent to a faust app and return it."""
 
@@ -36,23 +48,27 @@ def register(
         async for event in stream.events():
             try:
                 # The store is synchronous; keep the event loop (and the HTTP API) free.
-                opened = await asyncio.to_thread(open_ticket, sessions=sessions, raw=event.value)
-            except InvalidEvent as exc:
-                log.warning("dead-lettering %s: %s", event.message.tp, exc)
-                message = event.message
-                letter_key, letter = dead_letter(
-                    consumer="followup",
-                    topic=message.topic,
-                    partition=message.partition,
-                    offset=message.offset,
-                    key=event.key,
-                    value=event.value,
-                    error=str(exc),
-                )
-                await publish(DEAD_LETTER, letter_key, letter)
+                await asyncio.to_thread(open_ticket, sessions=sessions, desk=desk, raw=event.value)
+            except (InvalidEvent, IllegalTransition, IntegrityError) as exc:
+                # Bad input or a conflict with stored data (e.g. a ticket number reused for
+                # another ticket): park it with the reason; the next event is handled.
+                await _dead_letter(publish, event, str(exc))
                 continue
-            # Published again for a duplicate too, with the same id: if the first copy was
-            # lost in a crash this one replaces it, otherwise consumers drop it.
-            await publish(TICKET_EVENTS, opened.event.subject, encode(opened.event))
+            wake_relay()
 
     return open_tickets
+
+
+async def _dead_letter(publish: Publish, event: Any, reason: str) -> None:
+    message = event.message
+    log.warning("dead-lettering %s: %s", message.tp, reason)
+    letter_key, letter = dead_letter(
+        consumer="followup",
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=event.key,
+        value=event.value,
+        error=reason,
+    )
+    await publish(DEAD_LETTER, letter_key, letter)

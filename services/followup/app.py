@@ -1,5 +1,7 @@
-"""The followup process: the ticket-opening faust agent inside the ticket API."""
+"""The followup process: ticket API and pages, the ticket-opening agent, clocks, the outbox."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import faust
@@ -9,50 +11,61 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException
 
-from feedbackloop.events.topics import FEEDBACK_ROUTED
-from feedbackloop.runtime.sql import create_store
-from feedbackloop.runtime.streams import (
-    RawPublisher,
-    create_stream_app,
-    raw_topic,
-    stream_lifespan,
-)
-from services.followup import agents
+from feedbackloop.events.topics import FEEDBACK_ROUTED, TICKET_EVENTS
+from feedbackloop.runtime.outbox import OutboxRelay
+from feedbackloop.runtime.streams import RawPublisher, create_stream_app, raw_topic
+from services.followup import agents, callback_views, notifications, pages, views
 from services.followup.config import Settings
-from services.followup.models import Base
-from services.followup.views import router
+from services.followup.database import open_store
+from services.followup.deps import Followup, WakeFn
+from services.followup.flows import Desk
+from services.followup.models import OutboxMessage
+from services.followup.runner import ClockRunner
+from services.followup.sla import load_sla_book
 
 PROBLEM_JSON = "application/problem+json"
 
+__all__ = ["create_api", "create_app", "open_store"]
 
-def create_faust_app(settings: Settings, sessions: sessionmaker[Session]) -> faust.App:
+
+def create_desk(settings: Settings) -> Desk:
+    """SLA policies and working calendar from the configured policy file."""
+    book = load_sla_book(settings.sla_policies)
+    return Desk(book=book, calendar=book.calendar())
+
+
+def create_faust_app(
+    settings: Settings, sessions: sessionmaker[Session], desk: Desk, wake: WakeFn
+) -> faust.App:
     """The faust app with the ticket-opening agent attached."""
     app = create_stream_app(
         "feedbackloop-followup",
         bootstrap=settings.kafka_bootstrap,
         partitions=settings.topic_partitions,
-        # The effect is a database write, idempotent by event id; Kafka transactions would
-        # not cover it, so at-least-once is the honest guarantee here.
+        # The effect is a database write, idempotent by event id, and the events it causes
+        # leave through the outbox; Kafka transactions would cover neither.
         guarantee="at_least_once",
     )
     publisher = RawPublisher(app, partitions=settings.topic_partitions)
     agents.register(
-        app, source=raw_topic(app, FEEDBACK_ROUTED), sessions=sessions, publish=publisher
-    )
+        app, source=raw_topic(app, FEEDBACK_ROUTED), sessions=sessions, desk=desk,
+        publish=publisher, wake_relay=wake,
+    )  # fmt: skip
+    notifications.register(
+        app, source=raw_topic(app, TICKET_EVENTS), sessions=sessions, settings=settings,
+        notifier=notifications.create_notifier(settings, sessions),
+    )  # fmt: skip
     return app
 
 
-def open_store(database_url: str) -> sessionmaker[Session]:
-    """Followup's ticket store."""
-    return create_store(database_url, Base.metadata)
-
-
-def create_api(sessions: sessionmaker[Session], *, lifespan: Any = None) -> FastAPI:
-    """The ticket API on a store, without the stream processor (also used by the fuzz tests)."""
+def create_api(followup: Followup, *, lifespan: Any = None) -> FastAPI:
+    """Followup's HTTP side on a store, without the background parts (also used by tests)."""
     app = FastAPI(title="feedbackloop followup", version="1", lifespan=lifespan)
-    app.state.sessions = sessions
+    app.state.followup = followup
     app.state.faust = None
-    app.include_router(router)
+    app.include_router(views.router)
+    app.include_router(pages.router)
+    app.include_router(callback_views.router)
 
     @app.exception_handler(HTTPException)
     async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
@@ -60,21 +73,61 @@ def create_api(sessions: sessionmaker[Session], *, lifespan: Any = None) -> Fast
         detail = "没有这个地址" if unknown_path else exc.detail
         body = {"type": "about:blank", "title": "请求失败", "status": exc.status_code}
         body["detail"] = detail
-        return JSONResponse(body, status_code=exc.status_code, media_type=PROBLEM_JSON)
+        return JSONResponse(
+            body, status_code=exc.status_code, media_type=PROBLEM_JSON, headers=exc.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = sorted({".".join(str(p) for p in e["loc"][1:]) for e in exc.errors()})
         body = {"type": "about:blank", "title": "请求有误", "status": 422}
-        body["detail"] = "请求参数格式不正确"
+        body["detail"] = "请求内容不符合要求，请检查：" + "、".join(f for f in fields if f)
         return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON)
 
     return app
 
 
+def create_followup(settings: Settings, *, wake: WakeFn | None = None) -> Followup:
+    """The parts of a followup process on its configured store."""
+    return Followup(
+        settings=settings,
+        sessions=open_store(settings.database_url),
+        desk=create_desk(settings),
+        wake_relay=wake or WakeFn(),
+    )
+
+
 def create_app(settings: Settings) -> FastAPI:
-    """Followup's process: the ticket API with the stream processor starting and stopping."""
-    sessions = open_store(settings.database_url)
-    stream_app = create_faust_app(settings, sessions)
-    app = create_api(sessions, lifespan=stream_lifespan(stream_app))
+    """Followup's process: API and pages with the agent, clock runner and relay running."""
+    followup = create_followup(settings)
+    relay = OutboxRelay(
+        sessions=followup.sessions,
+        table=OutboxMessage,
+        bootstrap=settings.kafka_bootstrap,
+        client_id="feedbackloop-followup-relay",
+    )
+    followup.wake_relay = WakeFn(relay.wake)
+    runner = ClockRunner(
+        sessions=followup.sessions,
+        desk=followup.desk,
+        interval=settings.clock_interval_seconds,
+        on_fired=relay.wake,
+    )
+    stream_app = create_faust_app(settings, followup.sessions, followup.desk, followup.wake_relay)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        relay.start()
+        runner.start()
+        await stream_app.start()
+        try:
+            yield
+        finally:
+            await stream_app.stop()
+            runner.stop()
+            relay.stop()
+
+    app = create_api(followup, lifespan=lifespan)
     app.state.faust = stream_app
+    app.state.runner = runner
     return app

@@ -1,7 +1,15 @@
 """Followup settings, read once from the environment (prefix FEEDBACKLOOP_FOLLOWUP_)."""
 
-from pydantic import AliasChoices, Field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.followup.sla import DEFAULT_POLICIES
+
+# Development-only secrets: usable on a laptop, refused when FEEDBACKLOOP_ENV=production.
+DEV_SURVEY_SECRET = "dev-survey-secret-not-for-production"
 
 
 class Settings(BaseSettings):
@@ -9,6 +17,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="FEEDBACKLOOP_FOLLOWUP_", extra="ignore")
 
+    environment: Literal["development", "production"] = Field(
+        default="development", validation_alias=AliasChoices("FEEDBACKLOOP_ENV", "environment")
+    )
     kafka_bootstrap: str = Field(
         default="127.0.0.1:9092",
         validation_alias=AliasChoices(
@@ -29,3 +40,29 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///.var/followup.db"
     host: str = "127.0.0.1"
     port: int = 8003
+    sla_policies: Path = Field(default=DEFAULT_POLICIES, description="SLA policy YAML file.")
+    clock_interval_seconds: float = Field(
+        default=5.0, gt=0, description="How often due clocks are looked for."
+    )
+    survey_secret: str = Field(default=DEV_SURVEY_SECRET, min_length=16)
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8003",
+        description="Where citizens reach the survey and status pages (for links in messages).",
+    )
+
+    wechat_app_id: str | None = Field(default=None, description="Official account AppID.")
+    wechat_app_secret: str | None = Field(default=None, description="Official account secret.")
+    wechat_template_id: str | None = Field(
+        default=None, description="Template message for citizens outside the 48 h window."
+    )
+    sms_gateway_url: str | None = Field(default=None, description="HTTP SMS gateway endpoint.")
+    sms_api_key: str | None = Field(default=None, description="Bearer key for the SMS gateway.")
+
+    @model_validator(mode="after")
+    def _no_default_secrets_in_production(self) -> "Settings":
+        if self.environment == "production" and self.survey_secret == DEV_SURVEY_SECRET:
+            raise ValueError(
+                "development secrets are not allowed in production: "
+                "set FEEDBACKLOOP_FOLLOWUP_SURVEY_SECRET"
+            )
+        return self

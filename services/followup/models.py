@@ -1,8 +1,20 @@
-"""Followup's tables: tickets, their audit trail, and the events already applied."""
+"""Followup's tables: tickets, their audit trail and clocks, surveys, credentials, the outbox.
+
+The schema is created and changed by Alembic migrations (`services/followup/migrations`).
+"""
 
 from datetime import datetime
 
-from sqlalchemy import Float, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from feedbackloop.runtime.sql import UTCDateTime
@@ -32,23 +44,124 @@ class Ticket(Base):
     routing_confidence: Mapped[float] = mapped_column(Float)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     routed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: Resolution deadline (办结时限), kept equal to the resolution clock's.
     due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    policy: Mapped[str] = mapped_column(String(32), default="general")
+    complex: Mapped[bool] = mapped_column(Boolean, default=False)
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    reply: Mapped[str | None] = mapped_column(Text, default=None)
+    # How to reach the citizen: masked for people, sealed (encrypted) for the notifier.
+    wechat_openid: Mapped[str | None] = mapped_column(String(64), default=None)
+    phone_masked: Mapped[str | None] = mapped_column(String(32), default=None)
+    phone_sealed: Mapped[str | None] = mapped_column(Text, default=None)
+    callback_consent: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class AuditEntry(Base):
-    """One transition of a ticket: who, when, what, why."""
+    """One transition or fact of a ticket: who, when, what, why."""
 
     __tablename__ = "ticket_audit"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.id"), index=True)
     event_id: Mapped[str] = mapped_column(String(64), unique=True)
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(24))
     state_from: Mapped[str | None] = mapped_column(String(16))
     state_to: Mapped[str] = mapped_column(String(16))
     actor: Mapped[str] = mapped_column(String(80))
     reason: Mapped[str | None] = mapped_column(Text)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Clock(Base):
+    """A running time limit or timer of a ticket; each of its moments fires once."""
+
+    __tablename__ = "clocks"
+    __table_args__ = (Index("ix_clocks_running", "stopped_at", "next_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.id"), index=True)
+    #: response | resolution (limits), survey_invite | survey_expiry (timers)
+    kind: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: The earliest moment still to fire (warning or due); null once nothing is left.
+    next_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class ExtensionRequest(Base):
+    """A department's request for more time (延期), and the operator's decision."""
+
+    __tablename__ = "extension_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.id"), index=True)
+    working_days: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(80))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    approved: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    decided_by: Mapped[str | None] = mapped_column(String(80), default=None)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class Survey(Base):
+    """One callback survey (回访) round of a ticket."""
+
+    __tablename__ = "surveys"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.id"), index=True)
+    round: Mapped[int] = mapped_column(Integer)
+    invited_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    #: solved | partly | not
+    solved: Mapped[str | None] = mapped_column(String(8), default=None)
+    #: satisfied (满意) | basically (基本满意) | dissatisfied (不满意) | no_response
+    satisfaction: Mapped[str | None] = mapped_column(String(16), default=None)
+    comment: Mapped[str | None] = mapped_column(Text, default=None)
+    answered_by: Mapped[str | None] = mapped_column(String(80), default=None)
+
+
+class Credential(Base):
+    """Who may use the workbench API: a department, an operator or a supervisor."""
+
+    __tablename__ = "credentials"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    #: department | operator | supervisor
+    role: Mapped[str] = mapped_column(String(16))
+    department_code: Mapped[str | None] = mapped_column(String(48), default=None)
+    #: scrypt(secret, salt); the secret itself is shown once and never stored.
+    secret_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    salt: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class OutboxMessage(Base):
+    """An event committed with the change it describes, waiting for the relay to publish it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_unsent", "sent_at", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    topic: Mapped[str] = mapped_column(String(249))
+    key: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
 class ProcessedEvent(Base):

@@ -1,38 +1,48 @@
-"""Ticket store operations: open tickets from routing decisions, read them back."""
+"""Ticket store operations: read tickets and queues, record events with their outbox rows."""
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session
 
 from feedbackloop.events import (
     Envelope,
-    FeedbackRouted,
-    RoutingMethod,
+    Priority,
     TicketEvent,
     TicketEventKind,
     TicketState,
-    deterministic_event_id,
+    encode,
     new_event,
 )
-from services.followup.models import AuditEntry, ProcessedEvent, Ticket
-from services.followup.sla import resolution_deadline
+from feedbackloop.events.topics import TICKET_EVENTS
+from services.followup.models import (
+    AuditEntry,
+    ExtensionRequest,
+    OutboxMessage,
+    ProcessedEvent,
+    Ticket,
+)
 
 SOURCE = "/followup"
-
-
-@dataclass(frozen=True)
-class Applied:
-    """The ticket event to publish for a routing decision, and whether the store changed."""
-
-    event: Envelope[TicketEvent]
-    created: bool
+OPEN_STATES = ("triage", "routed", "accepted", "returned", "reopened")
 
 
 def get_ticket(*, session: Session, ticket_no: str) -> Ticket | None:
     """A ticket by the number the citizen knows."""
     return session.execute(select(Ticket).where(Ticket.ticket_no == ticket_no)).scalar_one_or_none()
+
+
+def get_ticket_for(
+    *, session: Session, ticket_no: str, department_code: str | None, lock: bool = False
+) -> Ticket | None:
+    """A ticket by number, only if `department_code` (None: any department) handles it."""
+    stmt = select(Ticket).where(Ticket.ticket_no == ticket_no)
+    if department_code is not None:
+        stmt = stmt.where(Ticket.department_code == department_code)
+    if lock:
+        stmt = stmt.with_for_update()
+    return session.execute(stmt).scalar_one_or_none()
 
 
 def get_timeline(*, session: Session, ticket_id: str) -> list[AuditEntry]:
@@ -41,90 +51,143 @@ def get_timeline(*, session: Session, ticket_id: str) -> list[AuditEntry]:
     return list(session.execute(stmt).scalars())
 
 
-METHOD_LABELS = {
-    "rule": "规则",
-    "model": "模型",
-    "manual": "人工",
-    "default": "默认",
-    "triage": "待分派",
-}
+def list_queue(
+    *,
+    session: Session,
+    department_code: str | None,
+    states: list[str] | None,
+    overdue: bool,
+    due_within: timedelta | None,
+    now: datetime,
+    limit: int,
+    offset: int = 0,
+) -> list[Ticket]:
+    """A department's (or everyone's) open tickets, the nearest deadline first."""
+    stmt: Select[Any] = select(Ticket).where(Ticket.state.in_(states or OPEN_STATES))
+    if department_code is not None:
+        stmt = stmt.where(Ticket.department_code == department_code)
+    if overdue:
+        stmt = stmt.where(Ticket.due_at <= now)
+    if due_within is not None:
+        stmt = stmt.where(and_(Ticket.due_at > now, Ticket.due_at <= now + due_within))
+    stmt = stmt.order_by(Ticket.due_at, Ticket.ticket_no).limit(limit).offset(offset)
+    return list(session.execute(stmt).scalars())
 
 
-def apply_routing(*, session: Session, routed: Envelope[FeedbackRouted]) -> Applied:
-    """Open a ticket for a routing decision, or re-route it; once per event id; caller commits.
+def count_processed(*, session: Session, event_id: str) -> int:
+    """1 if an input event was applied already, else 0."""
+    stmt = (
+        select(func.count()).select_from(ProcessedEvent).where(ProcessedEvent.event_id == event_id)
+    )
+    return int(session.execute(stmt).scalar_one())
 
-    An item the router was unsure about opens in state `triage` at the dispatch desk; the
-    operator's later assignment arrives as another decision for the same ticket.
+
+def create_processed(*, session: Session, event_id: str, now: datetime) -> None:
+    """Remember that an input event was applied (same transaction as its effect)."""
+    session.add(ProcessedEvent(event_id=event_id, processed_at=now))
+
+
+def create_event(
+    *,
+    session: Session,
+    ticket: Ticket,
+    kind: TicketEventKind,
+    state_from: str | None,
+    actor: str,
+    reason: str | None,
+    now: datetime,
+    event_id: str | None = None,
+    clock: str | None = None,
+    solved: str | None = None,
+    satisfaction: str | None = None,
+) -> Envelope[TicketEvent]:
+    """Record what happened to a ticket: an audit row and a ticket.events outbox row.
+
+    Both are written in the caller's transaction, with the change itself, so the event is
+    published if and only if the change is committed.
     """
-    decision = routed.data
-    item = decision.feedback
-    ticket = session.get(Ticket, item.ticket_id)
-    triage = decision.method is RoutingMethod.TRIAGE
-    state_to = TicketState.TRIAGE if triage else TicketState.ROUTED
-    due_at = (
-        ticket.due_at
-        if ticket is not None
-        else resolution_deadline(priority=decision.priority, received_at=item.received_at)
-    )
-    if triage:
-        reason = f"模型把握不足（{decision.confidence:.0%}），转{decision.department_name}人工分派"
-    else:
-        reason = f"派单至{decision.department_name}（{METHOD_LABELS[decision.method.value]}）"
     change = TicketEvent(
-        ticket_id=item.ticket_id,
-        ticket_no=item.ticket_no,
-        kind=TicketEventKind.OPENED if ticket is None else TicketEventKind.REROUTED,
-        state_from=None if ticket is None else TicketState(ticket.state),
-        state_to=state_to,
-        department_code=decision.department_code,
-        department_name=decision.department_name,
-        priority=decision.priority,
-        actor=f"operator:{decision.assigned_by}" if decision.assigned_by else "system",
-        reason=reason,
-        due_at=due_at,
-        received_at=item.received_at,
-        occurred_at=decision.routed_at,
+        ticket_id=ticket.id,
+        ticket_no=ticket.ticket_no,
+        kind=kind,
+        state_from=TicketState(state_from) if state_from else None,
+        state_to=TicketState(ticket.state),
+        department_code=ticket.department_code,
+        department_name=ticket.department_name,
+        priority=Priority(ticket.priority),
+        actor=actor,
+        reason=reason[:2000] if reason else None,
+        due_at=ticket.due_at,
+        received_at=ticket.received_at,
+        occurred_at=now,
+        channel=ticket.channel,
+        category=ticket.category,
+        clock=clock,
+        solved=solved,
+        satisfaction=satisfaction,
     )
-    event = new_event(
-        data=change,
-        source=SOURCE,
-        subject=item.ticket_id,
-        event_id=deterministic_event_id(routed.id, "applied"),
-    )
-    if session.get(ProcessedEvent, routed.id) is not None:
-        return Applied(event=event, created=False)
-    session.add(ProcessedEvent(event_id=routed.id, processed_at=datetime.now(UTC)))
-    if ticket is None:
-        ticket = Ticket(
-            id=item.ticket_id,
-            ticket_no=item.ticket_no,
-            channel=item.channel.value,
-            title=item.title,
-            text=item.text,
-            address=item.location.address if item.location else None,
-            received_at=item.received_at,
-            due_at=due_at,
-        )
-        session.add(ticket)
-    ticket.state = state_to.value
-    ticket.priority = decision.priority.value
-    ticket.category = decision.category
-    ticket.department_code = decision.department_code
-    ticket.department_name = decision.department_name
-    ticket.routing_method = decision.method.value
-    ticket.routing_confidence = decision.confidence
-    ticket.routed_at = decision.routed_at
-    session.flush()  # the audit row references the ticket
+    event = new_event(data=change, source=SOURCE, subject=ticket.id, event_id=event_id, time=now)
+    session.flush()  # a new ticket must exist before rows refer to it
     session.add(
         AuditEntry(
-            ticket_id=item.ticket_id,
+            ticket_id=ticket.id,
             event_id=event.id,
-            kind=change.kind.value,
-            state_from=change.state_from.value if change.state_from else None,
-            state_to=change.state_to.value,
-            actor=change.actor,
+            kind=kind.value,
+            state_from=state_from,
+            state_to=ticket.state,
+            actor=actor,
             reason=change.reason,
-            occurred_at=change.occurred_at,
+            occurred_at=now,
         )
     )
-    return Applied(event=event, created=True)
+    session.add(
+        OutboxMessage(
+            event_id=event.id,
+            topic=TICKET_EVENTS,
+            key=ticket.id,
+            payload=encode(event),
+            created_at=now,
+        )
+    )
+    return event
+
+
+def count_events(*, session: Session, event_id: str) -> int:
+    """1 if an event with this id was recorded already, else 0."""
+    stmt = select(func.count()).select_from(AuditEntry).where(AuditEntry.event_id == event_id)
+    return int(session.execute(stmt).scalar_one())
+
+
+def create_extension_request(
+    *, session: Session, ticket: Ticket, working_days: int, reason: str, actor: str, now: datetime
+) -> ExtensionRequest:
+    """File a department's request for more time."""
+    request = ExtensionRequest(
+        ticket_id=ticket.id,
+        working_days=working_days,
+        reason=reason,
+        requested_by=actor,
+        requested_at=now,
+    )
+    session.add(request)
+    session.flush()
+    return request
+
+
+def get_pending_extension(*, session: Session, ticket_id: str) -> ExtensionRequest | None:
+    """A ticket's undecided extension request, if any."""
+    stmt = select(ExtensionRequest).where(
+        ExtensionRequest.ticket_id == ticket_id, ExtensionRequest.decided_at.is_(None)
+    )
+    return session.execute(stmt).scalars().first()
+
+
+def list_pending_extensions(*, session: Session, limit: int) -> list[ExtensionRequest]:
+    """Extension requests waiting for an operator, oldest first."""
+    stmt = (
+        select(ExtensionRequest)
+        .where(ExtensionRequest.decided_at.is_(None))
+        .order_by(ExtensionRequest.requested_at)
+        .limit(limit)
+    )
+    return list(session.execute(stmt).scalars())

@@ -1,101 +1,263 @@
-"""Followup's HTTP routes: reading tickets."""
+"""The department workbench API (承办单位工作台) and the public ticket API.
 
-from datetime import datetime
-from typing import Annotated
+A department sees and changes only its own tickets: anyone else's answer 404, exactly like a
+ticket that does not exist, so that existence does not leak.
+"""
 
-from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session, sessionmaker
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
-from services.followup import service
+from fastapi import APIRouter, HTTPException, Query, Request
+from sqlalchemy.orm import Session
+
+from services.followup import flows, service, surveys
+from services.followup.auth import Principal, Role
+from services.followup.deps import FollowupDep, PrincipalDep, require
+from services.followup.models import Ticket
+from services.followup.schemas import (
+    DecisionIn,
+    ExtensionIn,
+    ReasonIn,
+    SurveyAnswerIn,
+    TextIn,
+    TicketDetail,
+    TicketOut,
+    ticket_detail,
+    ticket_out,
+)
+from services.followup.states import IllegalTransition
 
 router = APIRouter()
-
-STATE_LABELS = {
-    "received": "已受理",
-    "triage": "人工分派中",
-    "routed": "已派单",
-    "accepted": "办理中",
-    "returned": "退回重派中",
-    "resolved": "已办结",
-    "surveyed": "已回访",
-    "reopened": "重新办理中",
-    "merged": "已合并",
-    "closed": "已结案",
-}
+WORKBENCH = "/api/v1/workbench"
+TICKET = f"{WORKBENCH}/tickets/{{ticket_no}}"
+NOT_FOUND = "没有找到工单 {}，请核对工单号"
 
 
-def _sessions(request: Request) -> sessionmaker[Session]:
-    return request.app.state.sessions
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
-SessionsDep = Annotated[sessionmaker[Session], Depends(_sessions)]
+@contextmanager
+def _ticket(
+    followup: Any, principal: Principal, ticket_no: str
+) -> Iterator[tuple[Session, Ticket]]:
+    """A transaction with the caller's ticket locked; 404 if it is not theirs; 409 on conflict."""
+    try:
+        with followup.sessions.begin() as session:
+            ticket = service.get_ticket_for(
+                session=session, ticket_no=ticket_no.strip(), department_code=principal.scope,
+                lock=True,
+            )  # fmt: skip
+            if ticket is None:
+                raise HTTPException(404, NOT_FOUND.format(ticket_no))
+            yield session, ticket
+    except IllegalTransition as exc:
+        raise HTTPException(409, str(exc)) from exc
+    except (ValueError, LookupError, surveys.SurveyLinkError) as exc:
+        raise HTTPException(getattr(exc, "status", 409), str(exc)) from exc
+    followup.wake_relay()
 
 
-class TimelineEntry(BaseModel):
-    """One step in a ticket's life."""
-
-    kind: str
-    state_to: str
-    actor: str
-    reason: str | None
-    occurred_at: datetime
-
-
-class TicketOut(BaseModel):
-    """A ticket as followup knows it (no personal data)."""
-
-    ticket_no: str
-    state: str
-    state_label: str = Field(description="State in Chinese, for people")
-    priority: str
-    department_code: str
-    department_name: str
-    routing_method: str
-    title: str | None
-    received_at: datetime
-    routed_at: datetime
-    due_at: datetime
-    timeline: list[TimelineEntry]
+def _act(
+    followup: Any, principal: Principal, ticket_no: str, action: Callable[[Session, Ticket], Any]
+) -> TicketDetail:
+    with _ticket(followup, principal, ticket_no) as (session, ticket):
+        action(session, ticket)
+        session.flush()
+        return ticket_detail(session, ticket)
 
 
-@router.get("/api/v1/tickets/{ticket_no}", response_model=TicketOut, summary="查询工单 — a ticket")
-def get_ticket(ticket_no: str, sessions: SessionsDep) -> TicketOut:
-    """A ticket with its deadline and timeline, by ticket number."""
-    with sessions() as session:
-        ticket = service.get_ticket(session=session, ticket_no=ticket_no.strip())
+@router.get(f"{WORKBENCH}/me", summary="当前账号 — who am I")
+def me(principal: PrincipalDep) -> dict[str, str | None]:
+    """The caller's name, role and department."""
+    return {
+        "name": principal.name,
+        "role": principal.role.value,
+        "department_code": principal.department_code,
+    }
+
+
+@router.get(f"{WORKBENCH}/tickets", response_model=list[TicketOut], summary="我的工单 — my queue")
+def list_queue(
+    followup: FollowupDep,
+    principal: PrincipalDep,
+    state: Annotated[list[str] | None, Query(max_length=10)] = None,
+    overdue: bool = False,
+    due_within_hours: Annotated[float | None, Query(gt=0, le=24 * 90)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> list[TicketOut]:
+    """Open tickets of the caller's department (operators: all), nearest deadline first."""
+    due_within = timedelta(hours=due_within_hours) if due_within_hours else None
+    with followup.sessions() as session:
+        tickets = service.list_queue(
+            session=session, department_code=principal.scope, states=state, overdue=overdue,
+            due_within=due_within, now=_now(), limit=limit, offset=offset,
+        )  # fmt: skip
+        return [ticket_out(t) for t in tickets]
+
+
+@router.get(TICKET, response_model=TicketDetail, summary="工单详情")
+def get_ticket(ticket_no: str, followup: FollowupDep, principal: PrincipalDep) -> TicketDetail:
+    """A ticket with the citizen's (masked) words and its timeline."""
+    with followup.sessions() as session:
+        ticket = service.get_ticket_for(
+            session=session, ticket_no=ticket_no.strip(), department_code=principal.scope
+        )
         if ticket is None:
-            raise HTTPException(
-                404, f"没有找到工单 {ticket_no}，请核对工单号；刚提交的工单可能需要几秒钟才能查到"
-            )
-        timeline = service.get_timeline(session=session, ticket_id=ticket.id)
-    return TicketOut(
-        ticket_no=ticket.ticket_no,
-        state=ticket.state,
-        state_label=STATE_LABELS.get(ticket.state, ticket.state),
-        priority=ticket.priority,
-        department_code=ticket.department_code,
-        department_name=ticket.department_name,
-        routing_method=ticket.routing_method,
-        title=ticket.title,
-        received_at=ticket.received_at,
-        routed_at=ticket.routed_at,
-        due_at=ticket.due_at,
-        timeline=[
-            TimelineEntry(
-                kind=e.kind,
-                state_to=e.state_to,
-                actor=e.actor,
-                reason=e.reason,
-                occurred_at=e.occurred_at,
-            )
-            for e in timeline
-        ],
-    )
+            raise HTTPException(404, NOT_FOUND.format(ticket_no))
+        return ticket_detail(session, ticket)
+
+
+def _department_work(principal: Principal) -> None:
+    require(principal, Role.DEPARTMENT, Role.OPERATOR, Role.SUPERVISOR)
+
+
+@router.post(f"{TICKET}/accept", response_model=TicketDetail, summary="签收")
+def accept(ticket_no: str, followup: FollowupDep, principal: PrincipalDep) -> TicketDetail:
+    """Take the ticket on (签收); stops the first-response clock."""
+    _department_work(principal)
+    return _act(followup, principal, ticket_no, lambda s, t: flows.accept(
+        session=s, ticket=t, actor=principal.actor, now=_now()))  # fmt: skip
+
+
+@router.post(f"{TICKET}/notes", response_model=TicketDetail, summary="备注")
+def add_note(
+    ticket_no: str, body: TextIn, followup: FollowupDep, principal: PrincipalDep
+) -> TicketDetail:
+    """An internal note; the citizen does not see it."""
+    return _act(followup, principal, ticket_no, lambda s, t: flows.note(
+        session=s, ticket=t, actor=principal.actor, text=body.text, now=_now()))  # fmt: skip
+
+
+@router.post(f"{TICKET}/replies", response_model=TicketDetail, summary="答复")
+def add_reply(
+    ticket_no: str, body: TextIn, followup: FollowupDep, principal: PrincipalDep
+) -> TicketDetail:
+    """A message to the citizen on their channel while the work goes on."""
+    _department_work(principal)
+    return _act(followup, principal, ticket_no, lambda s, t: flows.reply(
+        session=s, ticket=t, actor=principal.actor, text=body.text, now=_now()))  # fmt: skip
+
+
+@router.post(f"{TICKET}/resolve", response_model=TicketDetail, summary="办结")
+def resolve(
+    ticket_no: str, body: TextIn, followup: FollowupDep, principal: PrincipalDep
+) -> TicketDetail:
+    """Done: the text is the reply the citizen gets; the callback survey is scheduled."""
+    _department_work(principal)
+    return _act(followup, principal, ticket_no, lambda s, t: flows.resolve(
+        session=s, desk=followup.desk, ticket=t, actor=principal.actor, text=body.text,
+        now=_now()))  # fmt: skip
+
+
+@router.post(f"{TICKET}/return", response_model=TicketDetail, summary="退单")
+def return_ticket(
+    ticket_no: str, body: ReasonIn, followup: FollowupDep, principal: PrincipalDep
+) -> TicketDetail:
+    """Not ours: the router sends the ticket to the next most likely department."""
+    require(principal, Role.DEPARTMENT)
+    return _act(followup, principal, ticket_no, lambda s, t: flows.return_ticket(
+        session=s, ticket=t, actor=principal.actor, reason=body.reason, now=_now()))  # fmt: skip
+
+
+@router.post(f"{TICKET}/extension", response_model=TicketDetail, summary="申请延期")
+def request_extension(
+    ticket_no: str, body: ExtensionIn, followup: FollowupDep, principal: PrincipalDep
+) -> TicketDetail:
+    """Ask an operator for more working days."""
+    require(principal, Role.DEPARTMENT)
+    return _act(followup, principal, ticket_no, lambda s, t: flows.request_extension(
+        session=s, ticket=t, actor=principal.actor, working_days=body.working_days,
+        reason=body.reason, now=_now()))  # fmt: skip
+
+
+@router.post(
+    f"{TICKET}/extension/decision",
+    response_model=TicketDetail,
+    summary="审批延期",
+)
+def decide_extension(
+    ticket_no: str, body: DecisionIn, followup: FollowupDep, principal: PrincipalDep
+) -> TicketDetail:
+    """An operator approves or rejects a pending extension request."""
+    require(principal, Role.OPERATOR, Role.SUPERVISOR)
+    return _act(followup, principal, ticket_no, lambda s, t: flows.decide_extension(
+        session=s, desk=followup.desk, ticket=t, actor=principal.actor, approve=body.approve,
+        now=_now()))  # fmt: skip
+
+
+@router.get(f"{WORKBENCH}/extensions", summary="待审批的延期申请")
+def list_extensions(followup: FollowupDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+    """Extension requests waiting for a decision, oldest first."""
+    require(principal, Role.OPERATOR, Role.SUPERVISOR)
+    with followup.sessions() as session:
+        pending = service.list_pending_extensions(session=session, limit=200)
+        out = []
+        for request in pending:
+            ticket = session.get(Ticket, request.ticket_id)
+            assert ticket is not None
+            out.append({
+                "ticket_no": ticket.ticket_no, "department_name": ticket.department_name,
+                "working_days": request.working_days, "reason": request.reason,
+                "requested_by": request.requested_by, "requested_at": request.requested_at,
+                "due_at": ticket.due_at,
+            })  # fmt: skip
+        return out
+
+
+@router.post(f"{TICKET}/pause", response_model=TicketDetail, summary="暂停计时")
+def pause(
+    ticket_no: str, body: ReasonIn, followup: FollowupDep, principal: PrincipalDep
+) -> TicketDetail:
+    """Stop the clocks while waiting on the citizen."""
+    _department_work(principal)
+    return _act(followup, principal, ticket_no, lambda s, t: flows.pause(
+        session=s, ticket=t, actor=principal.actor, reason=body.reason, now=_now()))  # fmt: skip
+
+
+@router.post(f"{TICKET}/resume", response_model=TicketDetail, summary="恢复计时")
+def resume(ticket_no: str, followup: FollowupDep, principal: PrincipalDep) -> TicketDetail:
+    """Start the clocks again."""
+    _department_work(principal)
+    return _act(followup, principal, ticket_no, lambda s, t: flows.resume(
+        session=s, desk=followup.desk, ticket=t, actor=principal.actor, now=_now()))  # fmt: skip
+
+
+@router.post(f"{TICKET}/survey", response_model=TicketDetail, summary="录入回访结果")
+def record_survey(
+    ticket_no: str, body: SurveyAnswerIn, followup: FollowupDep, principal: PrincipalDep
+) -> TicketDetail:
+    """A hotline agent records what the citizen said on the callback (回访)."""
+    require(principal, Role.OPERATOR, Role.SUPERVISOR)
+
+    def answer(session: Session, ticket: Ticket) -> None:
+        survey = surveys.get_open_survey(session=session, ticket=ticket)
+        if survey is None:
+            raise LookupError("这张工单目前没有待回访的评价")
+        surveys.answer(
+            session=session, book=followup.desk.book, survey=survey, ticket=ticket,
+            solved=body.solved, satisfaction=body.satisfaction, comment=body.comment,
+            actor=principal.actor, now=_now(),
+        )  # fmt: skip
+
+    return _act(followup, principal, ticket_no, answer)
+
+
+@router.post(f"{TICKET}/close", response_model=TicketDetail, summary="督办结案")
+def close(
+    ticket_no: str, body: ReasonIn, followup: FollowupDep, principal: PrincipalDep
+) -> TicketDetail:
+    """A supervisor closes a ticket escalated after repeated dissatisfaction."""
+    require(principal, Role.SUPERVISOR)
+    return _act(followup, principal, ticket_no, lambda s, t: surveys.close_by_supervisor(
+        session=s, ticket=t, actor=principal.actor, reason=body.reason, now=_now()))  # fmt: skip
 
 
 @router.get("/healthz", summary="Liveness")
 def healthz(request: Request) -> dict[str, str]:
     """Whether followup and its stream processor run."""
-    stream = request.app.state.faust
+    stream = getattr(request.app.state, "faust", None)
     return {"status": "failed" if stream is not None and stream.crashed else "ok"}

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from feedbackloop.runtime.outbox import OutboxRelay
 from feedbackloop.runtime.sql import write_guard
 from services.intake import problems, service, views
 from services.intake.channels import hotline, open311, web, webform, wechat
@@ -15,9 +16,9 @@ from services.intake.database import create_store
 from services.intake.deps import Intake
 from services.intake.limits import BodySizeLimit, RateLimiter
 from services.intake.metrics import IntakeMetrics
+from services.intake.models import OutboxMessage
 from services.intake.privacy import ContactCipher
 from services.intake.read_model import TicketStatusFeed
-from services.intake.relay import OutboxRelay
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -25,7 +26,9 @@ def create_app(settings: Settings) -> FastAPI:
     sessions = create_store(settings.database_url)
     relay = OutboxRelay(
         sessions=sessions,
+        table=OutboxMessage,
         bootstrap=settings.kafka_bootstrap,
+        client_id="feedbackloop-intake-relay",
         batch_size=settings.relay_batch_size,
         idle_seconds=settings.relay_idle_seconds,
     )

@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from feedbackloop.runtime.outbox import OutboxRelay
 from services.intake.config import Settings
 from services.intake.limits import RateLimiter
 from services.intake.metrics import IntakeMetrics
 from services.intake.privacy import ContactCipher
-from services.intake.relay import OutboxRelay
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -162,23 +162,6 @@ def count_unsent(*, session: Session) -> int:
     """How many outbox rows still wait for the broker."""
     stmt = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.sent_at.is_(None))
     return session.execute(stmt).scalar_one()
-
-
-def get_unsent(*, session: Session, limit: int) -> list[OutboxMessage]:
-    """The oldest outbox rows not yet acknowledged by the broker."""
-    stmt = (
-        select(OutboxMessage)
-        .where(OutboxMessage.sent_at.is_(None))
-        .order_by(OutboxMessage.id)
-        .limit(limit)
-    )
-    return list(session.execute(stmt).scalars())
-
-
-def update_sent(*, session: Session, ids: list[int], now: datetime) -> None:
-    """Mark outbox rows as acknowledged by the broker."""
-    if ids:
-        session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(sent_at=now))
 
 
 def _next_sequence(session: Session, day: str, node: int) -> int:

@@ -13,7 +13,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from services.followup.app import create_api as create_followup_api
-from services.followup.app import open_store
+from services.followup.app import create_followup
+from services.followup.config import Settings as FollowupSettings
 from services.intake.app import create_app as create_intake
 from services.intake.config import Settings as IntakeSettings
 
@@ -48,7 +49,10 @@ intake_api = schemathesis.openapi.from_asgi(
     ),
 )
 followup_api = schemathesis.openapi.from_asgi(
-    "/openapi.json", create_followup_api(open_store(f"sqlite:///{_STATE / 'followup.db'}"))
+    "/openapi.json",
+    create_followup_api(
+        create_followup(FollowupSettings(database_url=f"sqlite:///{_STATE / 'followup.db'}"))
+    ),
 )
 
 

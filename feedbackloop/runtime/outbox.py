@@ -1,4 +1,8 @@
-"""The outbox relay: publishes committed items to Kafka and marks them sent once acknowledged.
+"""The outbox relay: publishes committed events to Kafka and marks them sent once acknowledged.
+
+A service writes each event into its outbox table in the same transaction as the change the
+event describes; this relay moves the rows to Kafka, so an event is published if and only if
+its change was committed (at least once: consumers drop copies by event id).
 
 It runs in its own thread with a synchronous kafka-python producer (acks=all, idempotent).
 A request handler wakes it after committing, so the usual path has no polling delay; the
@@ -8,14 +12,24 @@ idle timeout only picks up rows left over from a previous run or an outage.
 import logging
 import threading
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
-from sqlalchemy.orm import Session, sessionmaker
-
-from services.intake import service
+from sqlalchemy import select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 log = logging.getLogger(__name__)
+
+
+class OutboxTable(Protocol):
+    """The columns an outbox table needs (a mapped class)."""
+
+    id: InstrumentedAttribute[int]
+    topic: InstrumentedAttribute[str]
+    key: InstrumentedAttribute[str]
+    payload: InstrumentedAttribute[bytes]
+    sent_at: InstrumentedAttribute[Any]
 
 
 class OutboxRelay:
@@ -25,11 +39,15 @@ class OutboxRelay:
         self,
         *,
         sessions: sessionmaker[Session],
+        table: type[Any],
         bootstrap: str,
-        batch_size: int,
-        idle_seconds: float,
+        client_id: str,
+        batch_size: int = 500,
+        idle_seconds: float = 1.0,
     ) -> None:
         self._sessions = sessions
+        self._table: type[OutboxTable] = table
+        self._client_id = client_id
         self._bootstrap = bootstrap
         self._batch_size = batch_size
         self._idle_seconds = idle_seconds
@@ -83,8 +101,10 @@ class OutboxRelay:
         self._close_producer()
 
     def _publish_batch(self) -> int:
+        table = self._table
         with self._sessions() as session:
-            rows = service.get_unsent(session=session, limit=self._batch_size)
+            stmt = select(table).where(table.sent_at.is_(None)).order_by(table.id)
+            rows: list[Any] = list(session.execute(stmt.limit(self._batch_size)).scalars())
         if not rows:
             return 0
         producer = self._get_producer()
@@ -94,8 +114,13 @@ class OutboxRelay:
         ]
         producer.flush(timeout=30)
         acknowledged = [row_id for row_id, future in futures if future.succeeded()]
-        with self._sessions.begin() as session:
-            service.update_sent(session=session, ids=acknowledged, now=datetime.now(UTC))
+        if acknowledged:
+            with self._sessions.begin() as session:
+                session.execute(
+                    update(table)
+                    .where(table.id.in_(acknowledged))
+                    .values(sent_at=datetime.now(UTC))
+                )
         self.published += len(acknowledged)
         self.broker_available = True
         failed = [future.exception for _, future in futures if future.failed()]
@@ -113,7 +138,7 @@ class OutboxRelay:
         if self._producer is None:
             self._producer = KafkaProducer(
                 bootstrap_servers=self._bootstrap,
-                client_id="feedbackloop-intake-relay",
+                client_id=self._client_id,
                 acks="all",
                 enable_idempotence=True,
                 linger_ms=5,

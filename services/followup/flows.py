@@ -1,0 +1,299 @@
+"""What happens to a ticket: routing, a department's work, extensions, pauses, clocks firing.
+
+Each flow runs inside the caller's transaction: it checks the state machine, changes the
+ticket, moves its clocks and records the events (audit trail and outbox) together.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from feedbackloop.events import (
+    Envelope,
+    FeedbackRouted,
+    RoutingMethod,
+    TicketEvent,
+    TicketEventKind,
+    TicketState,
+    deterministic_event_id,
+)
+from services.followup import clocks, service, surveys
+from services.followup.calendar import BEIJING, WorkingCalendar
+from services.followup.models import Ticket
+from services.followup.sla import SlaBook
+from services.followup.states import Action, check
+
+K = TicketEventKind
+
+METHOD_LABELS = {"rule": "规则", "model": "模型", "manual": "人工", "default": "默认"}
+
+
+@dataclass
+class Desk:
+    """What the flows need besides the store: the SLA policies and the working calendar."""
+
+    book: SlaBook
+    calendar: WorkingCalendar
+
+
+def apply_routing(
+    *, session: Session, desk: Desk, routed: Envelope[FeedbackRouted], now: datetime
+) -> Envelope[TicketEvent] | None:
+    """Open a ticket for a routing decision, or re-route it; once per event id.
+
+    An item the router was unsure about opens in state `triage` at the dispatch desk; the
+    operator's later assignment (or a re-routing after a return) arrives as another decision.
+    """
+    if service.count_processed(session=session, event_id=routed.id):
+        return None
+    service.create_processed(session=session, event_id=routed.id, now=now)
+    decision = routed.data
+    item = decision.feedback
+    ticket = session.get(Ticket, item.ticket_id)
+    triage = decision.method is RoutingMethod.TRIAGE
+    state_to = TicketState.TRIAGE if triage else TicketState.ROUTED
+    if ticket is not None:
+        check(Action.ROUTE, TicketState(ticket.state))
+    if triage:
+        reason = f"模型把握不足（{decision.confidence:.0%}），转{decision.department_name}人工分派"
+    else:
+        label = METHOD_LABELS.get(decision.method.value, decision.method.value)
+        reason = f"派单至{decision.department_name}（{label}）"
+    state_from = None if ticket is None else ticket.state
+    if ticket is None:
+        contact = item.contact
+        ticket = Ticket(
+            id=item.ticket_id,
+            ticket_no=item.ticket_no,
+            channel=item.channel.value,
+            title=item.title,
+            text=item.text,
+            address=item.location.address if item.location else None,
+            received_at=item.received_at,
+            due_at=item.received_at,
+            policy="general",
+            complex=False,
+            reopen_count=0,
+            wechat_openid=contact.wechat_openid if contact else None,
+            phone_masked=contact.phone_masked if contact else None,
+            callback_consent=bool(contact and contact.callback_consent),
+        )
+        session.add(ticket)
+    ticket.state = state_to.value
+    ticket.priority = decision.priority.value
+    ticket.category = decision.category
+    ticket.department_code = decision.department_code
+    ticket.department_name = decision.department_name
+    ticket.routing_method = decision.method.value
+    ticket.routing_confidence = decision.confidence
+    ticket.routed_at = decision.routed_at
+    ticket.policy = desk.book.policy_for(
+        priority=ticket.priority,
+        category=ticket.category,
+        department=ticket.department_code,
+        complex_=ticket.complex,
+    ).name
+    session.flush()
+    # Clocks run from receipt: the citizen waits from the moment they spoke. A re-routed
+    # ticket keeps its resolution deadline; the new department's response clock restarts.
+    clocks.update_stopped(session=session, ticket=ticket, kinds=("response",), now=now)
+    if not triage:
+        clocks.create_limit(
+            session=session, book=desk.book, calendar=desk.calendar, ticket=ticket,
+            kind="response", at=decision.routed_at if state_from else item.received_at,
+        )  # fmt: skip
+    if state_from is None:
+        clocks.create_limit(
+            session=session, book=desk.book, calendar=desk.calendar, ticket=ticket,
+            kind="resolution", at=item.received_at,
+        )  # fmt: skip
+    actor = f"operator:{decision.assigned_by}" if decision.assigned_by else "system"
+    return service.create_event(
+        session=session,
+        ticket=ticket,
+        kind=K.OPENED if state_from is None else K.REROUTED,
+        state_from=state_from,
+        actor=actor,
+        reason=reason,
+        now=decision.routed_at,
+        event_id=deterministic_event_id(routed.id, "applied"),
+    )
+
+
+def _transition(
+    session: Session, ticket: Ticket, action: Action, state_to: TicketState | None,
+    kind: TicketEventKind, actor: str, reason: str | None, now: datetime,
+) -> Envelope[TicketEvent]:  # fmt: skip
+    state_from = ticket.state
+    check(action, TicketState(state_from))
+    if state_to is not None:
+        ticket.state = state_to.value
+    return service.create_event(
+        session=session, ticket=ticket, kind=kind, state_from=state_from, actor=actor,
+        reason=reason, now=now,
+    )  # fmt: skip
+
+
+def accept(*, session: Session, ticket: Ticket, actor: str, now: datetime) -> Envelope[TicketEvent]:
+    """签收: the department takes the ticket on; the response limit is met."""
+    event = _transition(
+        session, ticket, Action.ACCEPT, TicketState.ACCEPTED, K.ACCEPTED, actor,
+        f"{ticket.department_name}已签收", now,
+    )  # fmt: skip
+    ticket.accepted_at = now
+    clocks.update_stopped(session=session, ticket=ticket, kinds=("response",), now=now)
+    return event
+
+
+def note(
+    *, session: Session, ticket: Ticket, actor: str, text: str, now: datetime
+) -> Envelope[TicketEvent]:
+    """An internal note on the ticket (not sent to the citizen)."""
+    return _transition(session, ticket, Action.NOTE, None, K.NOTED, actor, text, now)
+
+
+def reply(
+    *, session: Session, ticket: Ticket, actor: str, text: str, now: datetime
+) -> Envelope[TicketEvent]:
+    """A reply to the citizen while the work goes on (sent on their channel)."""
+    return _transition(session, ticket, Action.REPLY, None, K.REPLIED, actor, text, now)
+
+
+def resolve(
+    *, session: Session, desk: Desk, ticket: Ticket, actor: str, text: str, now: datetime
+) -> Envelope[TicketEvent]:
+    """办结: the department says it is done and tells the citizen how; the survey is scheduled."""
+    event = _transition(
+        session, ticket, Action.RESOLVE, TicketState.RESOLVED, K.RESOLVED, actor, text, now
+    )
+    ticket.resolved_at = now
+    ticket.reply = text
+    clocks.update_stopped(session=session, ticket=ticket, kinds=clocks.LIMITS, now=now)
+    clocks.create_timer(
+        session=session, ticket=ticket, kind=clocks.SURVEY_INVITE,
+        due_at=now + timedelta(hours=desk.book.survey_delay_hours),
+    )  # fmt: skip
+    return event
+
+
+def return_ticket(
+    *, session: Session, ticket: Ticket, actor: str, reason: str, now: datetime
+) -> Envelope[TicketEvent]:
+    """退单: not this department's matter; the router sends it to the next best one."""
+    event = _transition(
+        session, ticket, Action.RETURN, TicketState.RETURNED, K.RETURNED, actor, reason, now
+    )
+    clocks.update_stopped(session=session, ticket=ticket, kinds=("response",), now=now)
+    return event
+
+
+def request_extension(
+    *, session: Session, ticket: Ticket, actor: str, working_days: int, reason: str, now: datetime
+) -> Envelope[TicketEvent]:
+    """延期申请: a department asks for more working days; an operator decides."""
+    check(Action.REQUEST_EXTENSION, TicketState(ticket.state))
+    if service.get_pending_extension(session=session, ticket_id=ticket.id) is not None:
+        raise ValueError("这张工单已有待审批的延期申请，请等待审批结果")
+    service.create_extension_request(
+        session=session, ticket=ticket, working_days=working_days, reason=reason, actor=actor,
+        now=now,
+    )  # fmt: skip
+    return _transition(
+        session, ticket, Action.REQUEST_EXTENSION, None, K.EXTENSION_REQUESTED, actor,
+        f"申请延期{working_days}个工作日：{reason}", now,
+    )  # fmt: skip
+
+
+def decide_extension(
+    *, session: Session, desk: Desk, ticket: Ticket, actor: str, approve: bool, now: datetime
+) -> Envelope[TicketEvent]:
+    """An operator approves (the deadline moves) or rejects a pending extension request."""
+    check(Action.DECIDE_EXTENSION, TicketState(ticket.state))
+    request = service.get_pending_extension(session=session, ticket_id=ticket.id)
+    if request is None:
+        raise LookupError("这张工单没有待审批的延期申请")
+    request.approved, request.decided_by, request.decided_at = approve, actor, now
+    if not approve:
+        return _transition(
+            session, ticket, Action.DECIDE_EXTENSION, None, K.EXTENSION_REJECTED, actor,
+            "延期申请未获批准", now,
+        )  # fmt: skip
+    due = clocks.update_extended(
+        session=session, book=desk.book, calendar=desk.calendar, ticket=ticket,
+        working_days=request.working_days, now=now,
+    )  # fmt: skip
+    local = due.astimezone(BEIJING)
+    return _transition(
+        session, ticket, Action.DECIDE_EXTENSION, None, K.EXTENDED, actor,
+        f"同意延期{request.working_days}个工作日，办结时限顺延至{local:%Y-%m-%d %H:%M}", now,
+    )  # fmt: skip
+
+
+def pause(
+    *, session: Session, ticket: Ticket, actor: str, reason: str, now: datetime
+) -> Envelope[TicketEvent]:
+    """Stop the clocks while waiting on the citizen (e.g. for a site visit they must attend)."""
+    check(Action.PAUSE, TicketState(ticket.state))
+    if not clocks.update_paused(session=session, ticket=ticket, now=now):
+        raise ValueError("计时已经暂停")
+    return _transition(session, ticket, Action.PAUSE, None, K.PAUSED, actor, reason, now)
+
+
+def resume(
+    *, session: Session, desk: Desk, ticket: Ticket, actor: str, now: datetime
+) -> Envelope[TicketEvent]:
+    """Start the clocks again; deadlines move by the time they stood still."""
+    check(Action.RESUME, TicketState(ticket.state))
+    resumed = clocks.update_resumed(
+        session=session, book=desk.book, calendar=desk.calendar, ticket=ticket, now=now
+    )
+    if not resumed:
+        raise ValueError("计时没有暂停")
+    return _transition(session, ticket, Action.RESUME, None, K.RESUMED, actor, "恢复计时", now)
+
+
+def fire_due_clocks(*, session: Session, desk: Desk, now: datetime, limit: int = 200) -> int:
+    """Fire every clock moment that has come (each once); how many fired."""
+    fired = 0
+    for due in clocks.list_due(session=session, now=now, limit=limit):
+        clock = due.clock
+        ticket = session.get(Ticket, clock.ticket_id)
+        assert ticket is not None
+        clocks.update_fired(clock=clock, moment=due.moment, now=now)
+        cause = f"clock/{clock.id}/{due.moment}/{clock.due_at.isoformat()}"
+        if clock.kind in clocks.LIMITS:
+            _limit_moment(session, desk, ticket, clock.kind, due.moment, cause, now)
+        elif clock.kind == clocks.SURVEY_INVITE:
+            surveys.invite(session=session, desk_book=desk.book, ticket=ticket, now=now)
+        elif clock.kind == clocks.SURVEY_EXPIRY:
+            surveys.expire(session=session, ticket=ticket, now=now)
+        fired += 1
+    return fired
+
+
+_LIMIT_LABELS = {"response": "签收", "resolution": "办结"}
+
+
+def _limit_moment(
+    session: Session, desk: Desk, ticket: Ticket, kind: str, moment: str, cause: str,
+    now: datetime,
+) -> None:  # fmt: skip
+    label = _LIMIT_LABELS[kind]
+    if moment == "warning":
+        service.create_event(
+            session=session, ticket=ticket, kind=K.WARNED, state_from=ticket.state,
+            actor="system", reason=f"催办：{label}时限已过{desk.book.warning_at:.0%}", now=now,
+            event_id=deterministic_event_id(ticket.id, cause), clock=kind,
+        )  # fmt: skip
+        return
+    service.create_event(
+        session=session, ticket=ticket, kind=K.BREACHED, state_from=ticket.state,
+        actor="system", reason=f"超时：{label}时限已到", now=now,
+        event_id=deterministic_event_id(ticket.id, cause), clock=kind,
+    )  # fmt: skip
+    service.create_event(
+        session=session, ticket=ticket, kind=K.ESCALATED, state_from=ticket.state,
+        actor="system", reason=f"督办：{label}超时，已提请{desk.book.supervisor}督办", now=now,
+        event_id=deterministic_event_id(ticket.id, cause + "/escalated"), clock=kind,
+    )  # fmt: skip

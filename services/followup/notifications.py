@@ -1,0 +1,160 @@
+"""Telling citizens what happened: ticket events -> the notifier, on the citizen's channel.
+
+An agent reads followup's own `ticket.events` and, for the events a citizen should hear
+about, builds the message and hands it to the notifier (which retries, records delivery by
+event id, and dead-letters what cannot be delivered). Events nobody can be told about (a web
+item without a phone number, say) are skipped: the citizen follows the status page instead.
+"""
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+import httpx
+from sqlalchemy.orm import Session, sessionmaker
+
+from feedbackloop.events import (
+    Channel,
+    Envelope,
+    InvalidEvent,
+    TicketEvent,
+    TicketEventKind,
+    decode,
+)
+from feedbackloop.events.dead_letters import dead_letter
+from feedbackloop.events.topics import DEAD_LETTER, TICKET_EVENTS
+from services.followup import surveys
+from services.followup.config import Settings
+from services.followup.models import OutboxMessage, Ticket
+from services.followup.notify import (
+    Notification,
+    Notifier,
+    Purpose,
+    SmsGateway,
+    WeChatClient,
+    render,
+)
+
+log = logging.getLogger(__name__)
+
+K = TicketEventKind
+PURPOSES = {
+    K.ACCEPTED: Purpose.ACCEPTED,
+    K.REPLIED: Purpose.REPLIED,
+    K.RESOLVED: Purpose.RESOLVED,
+    K.SURVEY_INVITED: Purpose.SURVEY,
+    K.REOPENED: Purpose.REOPENED,
+    K.EXTENDED: Purpose.EXTENDED,
+}
+#: What hotline agents call back about; the rest would be a call too many.
+CALLBACK_PURPOSES = {Purpose.RESOLVED, Purpose.SURVEY}
+
+
+def create_notifier(settings: Settings, sessions: sessionmaker[Session]) -> Notifier:
+    """The notifier with the gateways the settings configure (none is fine for hotline only)."""
+    http = httpx.Client(timeout=10.0)
+    wechat = (
+        WeChatClient(http, settings.wechat_app_id, settings.wechat_app_secret)
+        if settings.wechat_app_id and settings.wechat_app_secret
+        else None
+    )
+    sms = (
+        SmsGateway(http, settings.sms_gateway_url, settings.sms_api_key)
+        if settings.sms_gateway_url and settings.sms_api_key
+        else None
+    )
+    return Notifier(
+        sessions,
+        wechat,
+        sms,
+        lambda notification, reason: _dead_letter(sessions, notification, reason),
+        wechat_template_id=settings.wechat_template_id,
+    )
+
+
+def _dead_letter(sessions: sessionmaker[Session], notification: Notification, reason: str) -> None:
+    # Through the outbox, like every event followup publishes: it reaches feedback.dlq even
+    # if the broker is down right now.
+    key, letter = dead_letter(
+        consumer="followup-notifier", topic=TICKET_EVENTS, partition=-1, offset=-1,
+        key=notification.event_id.encode(),
+        value=f"{notification.purpose} {notification.ticket_no}: {notification.text}".encode(),
+        error=reason,
+    )  # fmt: skip
+    with sessions.begin() as session:
+        session.add(
+            OutboxMessage(
+                event_id=f"dlq/{notification.event_id}",
+                topic=DEAD_LETTER,
+                key=key,
+                payload=letter,
+                created_at=datetime.now(UTC),
+            )
+        )
+
+
+def notification_for(
+    *, sessions: sessionmaker[Session], settings: Settings, event: Envelope[TicketEvent]
+) -> Notification | None:
+    """The message a ticket event gives the citizen, or None if there is none to send."""
+    purpose = PURPOSES.get(event.data.kind)
+    if purpose is None:
+        return None
+    with sessions() as session:
+        ticket = session.get(Ticket, event.data.ticket_id)
+        if ticket is None:
+            return None
+        channel = Channel(ticket.channel)
+        if channel is Channel.HOTLINE:
+            if purpose not in CALLBACK_PURPOSES:
+                return None
+        elif not (ticket.wechat_openid and settings.wechat_app_id) and not (
+            ticket.phone_sealed and settings.sms_gateway_url
+        ):
+            return None  # no way to reach this citizen; the status page tells them
+        link = None
+        if purpose is Purpose.SURVEY and channel is not Channel.HOTLINE:
+            survey = surveys.get_open_survey(session=session, ticket=ticket)
+            if survey is None:
+                return None  # answered or expired before we got here
+            link = surveys.survey_link(
+                base_url=settings.public_base_url, secret=settings.survey_secret, survey=survey
+            )
+        reply = event.data.reason if purpose in (Purpose.REPLIED, Purpose.RESOLVED) else None
+        text = render(
+            purpose, ticket_no=ticket.ticket_no, department=ticket.department_name, reply=reply,
+            link=link, due_at=ticket.due_at,
+        )  # fmt: skip
+        return Notification(
+            event_id=event.id, ticket_no=ticket.ticket_no, channel=channel, purpose=purpose.value,
+            text=text, wechat_openid=ticket.wechat_openid, phone_masked=ticket.phone_masked,
+            phone_sealed=ticket.phone_sealed, link=link,
+        )  # fmt: skip
+
+
+def register(
+    app: faust.App,
+    *,
+    source: faust.TopicT,
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    notifier: Notifier,
+) -> Any:
+    """Attach the notifying agent to a faust app and return it."""
+
+    @app.agent(source, name="notify")
+    async def notify(stream: faust.StreamT) -> None:
+        async for raw in stream:
+            try:
+                event = decode(raw, expect=TicketEvent)
+            except InvalidEvent:
+                continue  # other services' bad records are dead-lettered by their consumers
+            notification = await asyncio.to_thread(
+                notification_for, sessions=sessions, settings=settings, event=event
+            )
+            if notification is not None:
+                await asyncio.to_thread(notifier.deliver, notification)
+
+    return notify

@@ -1,0 +1,167 @@
+"""Request and response bodies of followup's HTTP API."""
+
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.orm import Session
+
+from feedbackloop.events import TicketState
+from services.followup import service
+from services.followup.models import Ticket
+from services.followup.states import STATE_LABELS
+from services.followup.surveys import Satisfaction, Solved
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class TextIn(_In):
+    """A text a clerk writes (note, reply, resolution)."""
+
+    text: str = Field(min_length=1, max_length=2000, description="内容，1-2000字")
+
+
+class ReasonIn(_In):
+    """Why (return, pause, closing)."""
+
+    reason: str = Field(min_length=2, max_length=500, description="原因，2-500字")
+
+
+class ExtensionIn(_In):
+    """A request for more working days."""
+
+    working_days: int = Field(ge=1, le=30, description="延长的工作日数，1-30")
+    reason: str = Field(min_length=2, max_length=500, description="申请理由")
+
+
+class DecisionIn(_In):
+    """An operator's decision on an extension request."""
+
+    approve: bool = Field(description="true 同意，false 不同意")
+
+
+class SurveyAnswerIn(_In):
+    """The citizen's answer to the callback survey."""
+
+    solved: Solved = Field(description="solved 已解决 / partly 部分解决 / not 未解决")
+    satisfaction: Satisfaction = Field(
+        description="satisfied 满意 / basically 基本满意 / dissatisfied 不满意"
+    )
+    comment: str | None = Field(default=None, max_length=500, description="意见建议（选填）")
+
+    @field_validator("comment")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+
+class TimelineEntry(BaseModel):
+    """One step in a ticket's life."""
+
+    kind: str
+    state_to: str
+    actor: str
+    reason: str | None
+    occurred_at: datetime
+
+
+class TicketOut(BaseModel):
+    """A ticket in a queue."""
+
+    ticket_no: str
+    state: str
+    state_label: str = Field(description="State in Chinese, for people")
+    priority: str
+    category: str | None
+    department_code: str
+    department_name: str
+    title: str | None
+    received_at: datetime
+    due_at: datetime
+    overdue: bool
+
+
+class PublicStep(BaseModel):
+    """One step of a ticket as anyone with its number may see it (no reasons, no notes)."""
+
+    kind: str
+    actor: str
+    occurred_at: datetime
+
+
+class PublicTicket(TicketOut):
+    """A ticket as its number's holder sees it: no personal data, no internal notes."""
+
+    timeline: list[PublicStep]
+
+
+class TicketDetail(TicketOut):
+    """A ticket with the citizen's (masked) words and its timeline."""
+
+    text: str
+    address: str | None
+    channel: str
+    policy: str
+    reopen_count: int
+    reply: str | None
+    timeline: list[TimelineEntry]
+
+
+def ticket_out(ticket: Ticket, now: datetime | None = None) -> TicketOut:
+    """A queue entry for a ticket."""
+    now = now or datetime.now(UTC)
+    return TicketOut(
+        ticket_no=ticket.ticket_no,
+        state=ticket.state,
+        state_label=STATE_LABELS[TicketState(ticket.state)],
+        priority=ticket.priority,
+        category=ticket.category,
+        department_code=ticket.department_code,
+        department_name=ticket.department_name,
+        title=ticket.title,
+        received_at=ticket.received_at,
+        due_at=ticket.due_at,
+        overdue=ticket.state in service.OPEN_STATES and ticket.due_at <= now,
+    )
+
+
+def ticket_detail(session: Session, ticket: Ticket) -> TicketDetail:
+    """The whole picture of a ticket for the department handling it."""
+    timeline = service.get_timeline(session=session, ticket_id=ticket.id)
+    return TicketDetail(
+        **ticket_out(ticket).model_dump(),
+        text=ticket.text,
+        address=ticket.address,
+        channel=ticket.channel,
+        policy=ticket.policy,
+        reopen_count=ticket.reopen_count,
+        reply=ticket.reply,
+        timeline=[
+            TimelineEntry(
+                kind=e.kind,
+                state_to=e.state_to,
+                actor=e.actor,
+                reason=e.reason,
+                occurred_at=e.occurred_at,
+            )
+            for e in timeline
+        ],
+    )
+
+
+#: Internal steps the public does not see.
+INTERNAL_KINDS = {"noted", "extension_requested", "extension_rejected"}
+
+
+def public_ticket(session: Session, ticket: Ticket) -> PublicTicket:
+    """What the public status API shows of a ticket."""
+    timeline = service.get_timeline(session=session, ticket_id=ticket.id)
+    return PublicTicket(
+        **ticket_out(ticket).model_dump(),
+        timeline=[
+            PublicStep(kind=e.kind, actor=e.actor, occurred_at=e.occurred_at)
+            for e in timeline
+            if e.kind not in INTERNAL_KINDS
+        ],
+    )
