@@ -87,6 +87,8 @@ class Stack:
     settings: StackSettings
     bootstrap: str
     services: dict[str, ServiceProcess] = field(default_factory=dict)
+    #: More environment for every service (e.g. a test's SLA policy file).
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
         """The environment every service process gets."""
@@ -103,6 +105,7 @@ class Stack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        env.update(self.extra_env)
         for name in SERVICES:
             env[f"FEEDBACKLOOP_{name.upper()}_PORT"] = str(self.settings.port_of(name))
             env[f"FEEDBACKLOOP_{name.upper()}_HOST"] = "127.0.0.1"

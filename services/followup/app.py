@@ -39,7 +39,7 @@ def create_faust_app(
 ) -> faust.App:
     """The faust app with the ticket-opening agent attached."""
     app = create_stream_app(
-        "feedbackloop-followup",
+        settings.app_id,
         bootstrap=settings.kafka_bootstrap,
         partitions=settings.topic_partitions,
         # The effect is a database write, idempotent by event id, and the events it causes

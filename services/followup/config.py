@@ -37,6 +37,10 @@ class Settings(BaseSettings):
             "topic_partitions",
         ),
     )
+    app_id: str = Field(
+        default="feedbackloop-followup",
+        description="Kafka consumer group; replicas of one deployment share it.",
+    )
     database_url: str = "sqlite:///.var/followup.db"
     host: str = "127.0.0.1"
     port: int = 8003

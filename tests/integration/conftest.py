@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ from feedbackloop.events import Envelope, InvalidEvent, decode
 from feedbackloop.events.topics import CORE_TOPICS
 
 PARTITIONS = 3
+HERE = Path(__file__).parent
 
 
 def free_port() -> int:
@@ -65,7 +67,16 @@ def stack(
         followup_port=free_port(),
         metrics_port=free_port(),
     )
-    running = Stack(settings=settings, bootstrap=kafka.bootstrap)
+    running = Stack(
+        settings=settings,
+        bootstrap=kafka.bootstrap,
+        extra_env={
+            # The callback survey goes out right after a resolve, and clocks are looked at
+            # often, so the full loop runs in seconds.
+            "FEEDBACKLOOP_FOLLOWUP_SLA_POLICIES": str(HERE / "sla-survey-now.yaml"),
+            "FEEDBACKLOOP_FOLLOWUP_CLOCK_INTERVAL_SECONDS": "0.2",
+        },
+    )
     running.start(timeout=180)
     yield running
     running.stop()
