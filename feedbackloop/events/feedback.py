@@ -74,6 +74,12 @@ class Contact(_Payload):
     wechat_openid: str | None = Field(
         default=None, max_length=64, description="WeChat openid for replies on WeChat."
     )
+    phone_sealed: str | None = Field(
+        default=None,
+        max_length=400,
+        description="The phone number encrypted (Fernet) with the contact key that only the "
+        "services calling or texting citizens back hold; set only with callback consent.",
+    )
 
 
 class FeedbackReceived(_Payload):

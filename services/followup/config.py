@@ -10,6 +10,8 @@ from services.followup.sla import DEFAULT_POLICIES
 
 # Development-only secrets: usable on a laptop, refused when FEEDBACKLOOP_ENV=production.
 DEV_SURVEY_SECRET = "dev-survey-secret-not-for-production"
+#: The same development key as intake's: phone numbers sealed there are opened here.
+DEV_CONTACT_KEY = "ZGV2ZWxvcG1lbnQta2V5LW5vdC1mb3ItcHJvZHVjdGk="
 
 
 class Settings(BaseSettings):
@@ -61,12 +63,28 @@ class Settings(BaseSettings):
     )
     sms_gateway_url: str | None = Field(default=None, description="HTTP SMS gateway endpoint.")
     sms_api_key: str | None = Field(default=None, description="Bearer key for the SMS gateway.")
+    contact_key: str = Field(
+        default=DEV_CONTACT_KEY,
+        description="Fernet key that opens the phone numbers intake sealed (same as intake's).",
+        validation_alias=AliasChoices(
+            "FEEDBACKLOOP_FOLLOWUP_CONTACT_KEY", "FEEDBACKLOOP_CONTACT_KEY", "contact_key"
+        ),
+    )
 
     @model_validator(mode="after")
     def _no_default_secrets_in_production(self) -> "Settings":
-        if self.environment == "production" and self.survey_secret == DEV_SURVEY_SECRET:
-            raise ValueError(
-                "development secrets are not allowed in production: "
-                "set FEEDBACKLOOP_FOLLOWUP_SURVEY_SECRET"
-            )
+        if self.environment == "production":
+            used = [
+                name
+                for name, dev in (
+                    (
+                        "FEEDBACKLOOP_FOLLOWUP_SURVEY_SECRET",
+                        self.survey_secret == DEV_SURVEY_SECRET,
+                    ),
+                    ("FEEDBACKLOOP_CONTACT_KEY", self.contact_key == DEV_CONTACT_KEY),
+                )
+                if dev
+            ]
+            if used:
+                raise ValueError(f"development secrets are not allowed in production: {used}")
         return self

@@ -77,6 +77,7 @@ def apply_routing(
             reopen_count=0,
             wechat_openid=contact.wechat_openid if contact else None,
             phone_masked=contact.phone_masked if contact else None,
+            phone_sealed=contact.phone_sealed if contact else None,
             callback_consent=bool(contact and contact.callback_consent),
         )
         session.add(ticket)

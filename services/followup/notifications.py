@@ -13,6 +13,7 @@ from typing import Any
 
 import faust
 import httpx
+from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy.orm import Session, sessionmaker
 
 from feedbackloop.events import (
@@ -52,9 +53,11 @@ PURPOSES = {
 CALLBACK_PURPOSES = {Purpose.RESOLVED, Purpose.SURVEY}
 
 
-def create_notifier(settings: Settings, sessions: sessionmaker[Session]) -> Notifier:
+def create_notifier(
+    settings: Settings, sessions: sessionmaker[Session], *, http: httpx.Client | None = None
+) -> Notifier:
     """The notifier with the gateways the settings configure (none is fine for hotline only)."""
-    http = httpx.Client(timeout=10.0)
+    http = http or httpx.Client(timeout=10.0)
     wechat = (
         WeChatClient(http, settings.wechat_app_id, settings.wechat_app_secret)
         if settings.wechat_app_id and settings.wechat_app_secret
@@ -129,9 +132,20 @@ def notification_for(
         )  # fmt: skip
         return Notification(
             event_id=event.id, ticket_no=ticket.ticket_no, channel=channel, purpose=purpose.value,
-            text=text, wechat_openid=ticket.wechat_openid, phone_masked=ticket.phone_masked,
-            phone_sealed=ticket.phone_sealed, link=link,
+            text=text, wechat_openid=ticket.wechat_openid, phone=_open(settings, ticket),
+            phone_masked=ticket.phone_masked, phone_sealed=ticket.phone_sealed, link=link,
         )  # fmt: skip
+
+
+def _open(settings: Settings, ticket: Ticket) -> str | None:
+    """The citizen's phone number, opened only when a message is about to be sent."""
+    if not ticket.phone_sealed:
+        return None
+    try:
+        return Fernet(settings.contact_key.encode()).decrypt(ticket.phone_sealed.encode()).decode()
+    except InvalidToken:
+        log.warning("ticket %s: sealed phone does not open with this contact key", ticket.ticket_no)
+        return None
 
 
 def register(

@@ -51,7 +51,11 @@ class Settings(BaseSettings):
     )
     contact_key: str = Field(
         default=DEV_CONTACT_KEY,
-        description="Fernet key (urlsafe base64, 32 bytes) encrypting stored phone numbers.",
+        description="Fernet key (urlsafe base64, 32 bytes) encrypting phone numbers; followup "
+        "needs the same key to text citizens back.",
+        validation_alias=AliasChoices(
+            "FEEDBACKLOOP_INTAKE_CONTACT_KEY", "FEEDBACKLOOP_CONTACT_KEY", "contact_key"
+        ),
     )
     rate_limit_per_minute: int = Field(
         default=20, ge=1, description="Items one IP, openid or phone may submit per minute."

@@ -77,6 +77,10 @@ def create_submission(
             phone_masked=mask_phone(item.contact_phone) if item.contact_phone else None,
             callback_consent=item.callback_consent,
             wechat_openid=item.wechat_openid,
+            # Only with consent may followup's notifier text or call the citizen back.
+            phone_sealed=cipher.encrypt(item.contact_phone)
+            if item.contact_phone and item.callback_consent
+            else None,
         )
     payload = FeedbackReceived(
         ticket_id=ticket_id,
