@@ -5,7 +5,7 @@ import os
 
 import typer
 
-from feedbackloop.cli import followup, imports, kafka, router, serve, stack
+from feedbackloop.cli import followup, imports, kafka, report, router, serve, stack
 
 app = typer.Typer(
     help="feedbackloop: citizen feedback from intake to department queue, on the clock.",
@@ -19,6 +19,7 @@ app.add_typer(followup.app, name="followup")
 app.command("serve")(serve.serve)
 app.command("up")(stack.up)
 app.command("status")(stack.status)
+app.command("report")(report.report)
 
 
 def main() -> None:

@@ -1,19 +1,74 @@
-"""Folding events into Prometheus metrics (Prometheus naming: base units, `_total`)."""
+"""Folding the loop's events into the metrics of docs/metrics.md.
 
+Counters and histograms are incremented as events arrive; gauges and the 三率 (three rates
+Beijing assesses departments on) are computed from the folded state when Prometheus scrapes,
+so they are always consistent with the counters. Formulas, per department:
+
+- response rate (响应率) = tickets accepted within the first-response limit
+  / (tickets accepted + tickets whose first-response limit ran out unaccepted)
+- resolution rate (解决率) = (solved + partly solved) / answered callback surveys
+- satisfaction rate (满意率) = (满意 + 基本满意) / answered callback surveys
+
+An answered survey is one with an answer; no response counts in neither rate.
+"""
+
+import threading
+from collections import Counter as Tally
 from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from feedbackloop.events import (
+    DeadLetter,
     Envelope,
     FeedbackReceived,
     FeedbackRouted,
+    HotspotDetected,
+    RoutingMethod,
     TicketEvent,
+    TicketEventKind,
 )
 
-# Dispatch is meant to take seconds; the top buckets show the backlog when it does not.
-DISPATCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600)
+K = TicketEventKind
+#: Every SLA limit is a bucket edge (2 h, 24 h, 7 d, 15 d), so bucket/count is the share on time.
+SLA_BUCKETS = (600, 1800, 3600, 7200, 14400, 43200, 86400, 172800, 259200, 604800, 1296000, 2592000)
+# Dispatch is meant to take seconds; the top buckets show a backlog when it does not.
+PIPELINE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600)
+OPEN_STATES = {"routed", "accepted", "reopened", "returned", "triage"}
+METHOD_COUNTERS = {
+    RoutingMethod.MODEL: "routed_by_model",
+    RoutingMethod.RULE: "routed_by_rule",
+    RoutingMethod.MANUAL: "routed_manually",
+    RoutingMethod.DEFAULT: "routed_by_rule",
+    RoutingMethod.TRIAGE: "routed_to_triage",
+}
+SATISFACTION = {
+    "satisfied": "survey_satisfied",
+    "basically": "survey_basically_satisfied",
+    "dissatisfied": "survey_dissatisfied",
+    "no_response": "survey_no_response",
+}
+SOLVED = {"solved": "survey_solved", "partly": "survey_partly_solved", "not": "survey_not_solved"}
+
+
+@dataclass
+class TicketState:
+    """What the fold remembers of one ticket while it is open."""
+
+    department: str
+    priority: str
+    state: str
+    received_at: datetime
+    due_at: datetime | None = None
+    accepted: bool = False
+    resolved: bool = False
+    response_breached: bool = False
 
 
 class EventFold:
@@ -23,33 +78,65 @@ class EventFold:
         self.registry = CollectorRegistry()
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._window = dedup_window
-        self.received = Counter(
-            "feedbackloop_feedback_received_total",
-            "Items accepted by intake, by channel.",
-            ["channel"],
+        self.tickets: dict[str, TicketState] = {}
+        self.triage: set[str] = set()
+        # Per department: (accepted in time, came due) for 响应率; survey answers for the rest.
+        self.response = Tally[str]()
+        self.response_due = Tally[str]()
+        self.answers: dict[str, Tally[str]] = {}
+        self.lag: float | None = None
+        # The reader thread folds while the HTTP thread collects.
+        self.lock = threading.Lock()
+        self._counters: dict[str, Counter] = {}
+
+        def counter(name: str, doc: str, labels: list[str]) -> None:
+            self._counters[name] = Counter(
+                f"feedbackloop_{name}", doc, labels, registry=self.registry
+            )
+
+        counter("feedback_received", "Items accepted by intake.", ["channel"])
+        counter("feedback_routed", "Items routed to a department.", ["department", "priority"])
+        for name in set(METHOD_COUNTERS.values()):
+            counter(name, f"Routing decisions ({name.replace('_', ' ')}).", ["department"])
+        counter("sla_warnings", "催办 warnings (either limit).", ["department", "priority"])
+        counter("sla_breaches", "超时 breaches (either limit).", ["department", "priority"])
+        for name in [*SATISFACTION.values(), *SOLVED.values()]:
+            counter(name, f"Callback survey outcomes ({name}).", ["department"])
+        counter("hotspots", "Hotspot alerts.", ["category"])
+        counter("dead_letters", "Records parked on feedback.dlq.", [])
+        self.first_response = Histogram(
+            "feedbackloop_first_response_seconds",
+            "Time from receipt to the department accepting the ticket (签收).",
+            ["department", "priority"],
+            buckets=SLA_BUCKETS,
             registry=self.registry,
         )
-        self.routed = Counter(
-            "feedbackloop_feedback_routed_total",
-            "Items assigned to a department, by department, routing method and priority.",
-            ["department", "method", "priority"],
+        self.resolution = Histogram(
+            "feedbackloop_resolution_seconds",
+            "Time from receipt to the first resolution (办结).",
+            ["department", "priority"],
+            buckets=SLA_BUCKETS,
             registry=self.registry,
         )
-        self.ticket_events = Counter(
-            "feedbackloop_ticket_events_total",
-            "Ticket lifecycle events, by kind and department.",
-            ["kind", "department"],
+        self.pipeline = Histogram(
+            "feedbackloop_pipeline_latency_seconds",
+            "Time from intake accepting an item to the router putting it on a department queue.",
+            buckets=PIPELINE_BUCKETS,
             registry=self.registry,
         )
-        self.dispatch_seconds = Histogram(
-            "feedbackloop_dispatch_duration_seconds",
-            "Time from intake accepting an item to the router assigning it.",
-            buckets=DISPATCH_BUCKETS,
-            registry=self.registry,
-        )
+        self.registry.register(_Gauges(self))
+
+    def count(self, name: str, **labels: str) -> None:
+        """Add one to a counter of the fold."""
+        metric = self._counters[name]
+        (metric.labels(**labels) if labels else metric).inc()
 
     def apply(self, event: Envelope[Any]) -> bool:
-        """Count one event; False if its id was already counted."""
+        """Fold one event in; False if its id was folded already."""
+        with self.lock:
+            return self._apply(event)
+
+    def _apply(self, event: Envelope[Any]) -> bool:
         if event.id in self._seen:
             return False
         self._seen[event.id] = None
@@ -57,17 +144,145 @@ class EventFold:
             self._seen.popitem(last=False)
         data = event.data
         if isinstance(data, FeedbackReceived):
-            self.received.labels(channel=data.channel.value).inc()
+            self.count("feedback_received", channel=data.channel.value)
         elif isinstance(data, FeedbackRouted):
-            self.routed.labels(
-                department=data.department_code,
-                method=data.method.value,
-                priority=data.priority.value,
-            ).inc()
-            waited = (data.routed_at - data.feedback.received_at).total_seconds()
-            self.dispatch_seconds.observe(max(waited, 0.0))
+            self._routed(data)
         elif isinstance(data, TicketEvent):
-            self.ticket_events.labels(
-                kind=data.kind.value, department=data.department_code or "none"
-            ).inc()
+            self._ticket(data)
+        elif isinstance(data, HotspotDetected):
+            self.count("hotspots", category=data.category)
+        elif isinstance(data, DeadLetter):
+            self.count("dead_letters")
         return True
+
+    def _routed(self, data: FeedbackRouted) -> None:
+        ticket_id = data.feedback.ticket_id
+        department = data.department_code
+        self.count(METHOD_COUNTERS[data.method], department=department)
+        if data.method is RoutingMethod.TRIAGE:
+            self.triage.add(ticket_id)
+            return
+        self.triage.discard(ticket_id)
+        self.count("feedback_routed", department=department, priority=data.priority.value)
+        waited = (data.routed_at - data.feedback.received_at).total_seconds()
+        self.pipeline.observe(max(waited, 0.0))
+
+    def _ticket(self, data: TicketEvent) -> None:
+        department = data.department_code or "none"
+        ticket = self.tickets.get(data.ticket_id)
+        if ticket is None:
+            ticket = TicketState(department, data.priority.value, "", data.received_at)
+            self.tickets[data.ticket_id] = ticket
+        ticket.department, ticket.priority = department, data.priority.value
+        ticket.state, ticket.due_at = data.state_to.value, data.due_at
+        labels = {"department": department, "priority": ticket.priority}
+        waited = max((data.occurred_at - ticket.received_at).total_seconds(), 0.0)
+        if data.kind is K.ACCEPTED and not ticket.accepted:
+            ticket.accepted = True
+            self.first_response.labels(**labels).observe(waited)
+            if not ticket.response_breached:
+                self.response[department] += 1
+                self.response_due[department] += 1
+        elif data.kind is K.RESOLVED and not ticket.resolved:
+            ticket.resolved = True
+            self.resolution.labels(**labels).observe(waited)
+        elif data.kind is K.WARNED:
+            self.count("sla_warnings", **labels)
+        elif data.kind is K.BREACHED:
+            self.count("sla_breaches", **labels)
+            if data.clock == "response" and not ticket.accepted:
+                ticket.response_breached = True
+                self.response_due[department] += 1
+        elif data.kind in (K.SURVEYED, K.NO_RESPONSE) and data.satisfaction:
+            self._survey(department, data)
+        if ticket.state == "closed":
+            del self.tickets[data.ticket_id]  # closed tickets live on in the counters only
+
+    def _survey(self, department: str, data: TicketEvent) -> None:
+        assert data.satisfaction is not None
+        name = SATISFACTION.get(data.satisfaction)
+        if name is None:
+            return
+        self.count(name, department=department)
+        if data.satisfaction == "no_response":
+            return
+        tally = self.answers.setdefault(department, Tally())
+        tally["answered"] += 1
+        if data.satisfaction in ("satisfied", "basically"):
+            tally["satisfied"] += 1
+        if data.solved in SOLVED:
+            self.count(SOLVED[data.solved], department=department)
+            if data.solved in ("solved", "partly"):
+                tally["solved"] += 1
+
+
+class _Gauges(Collector):
+    """Gauges computed from the fold's state at scrape time."""
+
+    def __init__(self, fold: EventFold) -> None:
+        self._fold = fold
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        with self._fold.lock:
+            families = list(self._families(self._fold))
+        yield from families
+
+    def _families(self, fold: EventFold) -> Iterator[GaugeMetricFamily]:
+        now = datetime.now(UTC)
+        yield GaugeMetricFamily(
+            "feedbackloop_triage_backlog",
+            "Items waiting at the dispatch desk (人工分派).",
+            value=len(fold.triage),
+        )
+        open_ = GaugeMetricFamily(
+            "feedbackloop_tickets_open",
+            "Tickets not yet resolved.",
+            labels=["department", "priority"],
+        )
+        overdue = GaugeMetricFamily(
+            "feedbackloop_tickets_overdue",
+            "Open tickets past their resolution deadline.",
+            labels=["department"],
+        )
+        opened = Tally[tuple[str, str]]()
+        late = Tally[str]()
+        for ticket in fold.tickets.values():
+            if ticket.state in OPEN_STATES:
+                opened[(ticket.department, ticket.priority)] += 1
+                if ticket.due_at is not None and ticket.due_at <= now:
+                    late[ticket.department] += 1
+        for (department, priority), n in sorted(opened.items()):
+            open_.add_metric([department, priority], n)
+        for department, n in sorted(late.items()):
+            overdue.add_metric([department], n)
+        yield open_
+        yield overdue
+        yield from self._rates(fold)
+        if fold.lag is not None:
+            yield GaugeMetricFamily(
+                "feedbackloop_consumer_lag_records",
+                "Records on the pipeline topics not yet processed by the services.",
+                value=fold.lag,
+            )
+
+    @staticmethod
+    def _rates(fold: EventFold) -> Iterator[GaugeMetricFamily]:
+        response = GaugeMetricFamily(
+            "feedbackloop_response_rate", "响应率 (0-1).", labels=["department"]
+        )
+        for department, due in sorted(fold.response_due.items()):
+            if due:
+                response.add_metric([department], fold.response[department] / due)
+        resolution = GaugeMetricFamily(
+            "feedbackloop_resolution_rate", "解决率 (0-1).", labels=["department"]
+        )
+        satisfaction = GaugeMetricFamily(
+            "feedbackloop_satisfaction_rate", "满意率 (0-1).", labels=["department"]
+        )
+        for department, tally in sorted(fold.answers.items()):
+            if tally["answered"]:
+                resolution.add_metric([department], tally["solved"] / tally["answered"])
+                satisfaction.add_metric([department], tally["satisfied"] / tally["answered"])
+        yield response
+        yield resolution
+        yield satisfaction

@@ -34,8 +34,8 @@ def test_a_web_complaint_reaches_the_water_departments_queue_and_becomes_a_ticke
     followup = stack.services["followup"].url
     metrics = stack.services["metrics"].url
     received_before = metric(metrics, "feedbackloop_feedback_received_total", {"channel": "web"})
-    routed_labels = {"department": "water", "method": "rule"}
-    routed_before = metric(metrics, "feedbackloop_feedback_routed_total", routed_labels)
+    routed_labels = {"department": "water"}
+    routed_before = metric(metrics, "feedbackloop_routed_by_rule_total", routed_labels)
 
     import httpx
 
@@ -84,8 +84,7 @@ def test_a_web_complaint_reaches_the_water_departments_queue_and_becomes_a_ticke
     )
     wait_for(
         lambda: (
-            metric(metrics, "feedbackloop_feedback_routed_total", routed_labels)
-            == routed_before + 1
+            metric(metrics, "feedbackloop_routed_by_rule_total", routed_labels) == routed_before + 1
         ),
         what="the routed counter to move",
     )

@@ -1,26 +1,102 @@
-"""Folding events into Prometheus metrics."""
+"""Folding events into the metrics of docs/metrics.md, and the 三率 formulas."""
+
+from datetime import UTC, datetime, timedelta
 
 from prometheus_client import generate_latest
 
+from feedbackloop.events import (
+    Priority,
+    RoutingMethod,
+    TicketEvent,
+    TicketEventKind,
+    TicketState,
+    new_event,
+)
 from services.metrics.fold import EventFold
 from tests import factories
 
-
-def value(fold: EventFold, name: str, labels: dict[str, str]) -> float:
-    sample = fold.registry.get_sample_value(name, labels)
-    return sample or 0.0
+K, S = TicketEventKind, TicketState
+T0 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 
 
-def test_events_are_counted_by_their_labels() -> None:
+def value(fold: EventFold, name: str, labels: dict[str, str] | None = None) -> float:
+    return fold.registry.get_sample_value(name, labels or {}) or 0.0
+
+
+def ticket_event(
+    ticket_id: str, kind: TicketEventKind, state: TicketState, *, hours: float,
+    department: str = "urban", **extra: object,
+) -> object:  # fmt: skip
+    data = TicketEvent(
+        ticket_id=ticket_id, ticket_no="2611231000001", kind=kind, state_to=state,
+        department_code=department, priority=Priority.NORMAL, actor="system",
+        received_at=T0, occurred_at=T0 + timedelta(hours=hours),
+        due_at=T0 + timedelta(days=7), **extra,  # type: ignore[arg-type]
+    )  # fmt: skip
+    return new_event(data=data, source="/followup", subject=ticket_id)
+
+
+def test_intake_and_routing_are_counted_by_their_labels() -> None:
     fold = EventFold(dedup_window=100)
     item = factories.received()
     fold.apply(item)
     fold.apply(factories.routed(item, department="urban"))
     assert value(fold, "feedbackloop_feedback_received_total", {"channel": "web"}) == 1
-    labels = {"department": "urban", "method": "rule", "priority": "normal"}
-    assert value(fold, "feedbackloop_feedback_routed_total", labels) == 1
-    assert value(fold, "feedbackloop_dispatch_duration_seconds_count", {}) == 1
-    assert value(fold, "feedbackloop_dispatch_duration_seconds_sum", {}) == 1.0
+    routed = {"department": "urban", "priority": "normal"}
+    assert value(fold, "feedbackloop_feedback_routed_total", routed) == 1
+    assert value(fold, "feedbackloop_routed_by_rule_total", {"department": "urban"}) == 1
+    assert value(fold, "feedbackloop_pipeline_latency_seconds_count") == 1
+
+
+def test_triage_backlog_rises_and_falls_with_assignment() -> None:
+    fold = EventFold(dedup_window=100)
+    item = factories.received()
+    fold.apply(factories.routed(item, department="dispatch", method=RoutingMethod.TRIAGE))
+    assert value(fold, "feedbackloop_triage_backlog") == 1
+    fold.apply(factories.routed(item, department="civil", method=RoutingMethod.MANUAL, minute=3))
+    assert value(fold, "feedbackloop_triage_backlog") == 0
+    assert value(fold, "feedbackloop_routed_manually_total", {"department": "civil"}) == 1
+
+
+def test_the_three_rates_follow_their_formulas() -> None:
+    fold = EventFold(dedup_window=1000)
+    # a: accepted in 1 h, solved, 满意.  b: response limit breached, then accepted; partly,
+    # 基本满意.  c: not solved, 不满意.  d: no response.  e: open, response breached.
+    for name, accept_after in (("a", 1), ("b", 5), ("c", 2), ("d", 1), ("e", None)):
+        fold.apply(ticket_event(name, K.OPENED, S.ROUTED, hours=0))
+        if name in ("b", "e"):
+            fold.apply(ticket_event(name, K.BREACHED, S.ROUTED, hours=4, clock="response"))
+        if accept_after is not None:
+            fold.apply(ticket_event(name, K.ACCEPTED, S.ACCEPTED, hours=accept_after))
+            fold.apply(ticket_event(name, K.RESOLVED, S.RESOLVED, hours=30))
+    answers = {
+        "a": ("solved", "satisfied"),
+        "b": ("partly", "basically"),
+        "c": ("not", "dissatisfied"),
+    }
+    for name, (solved, satisfaction) in answers.items():
+        fold.apply(
+            ticket_event(
+                name, K.SURVEYED, S.SURVEYED, hours=60, solved=solved, satisfaction=satisfaction
+            )
+        )
+    fold.apply(ticket_event("d", K.NO_RESPONSE, S.RESOLVED, hours=100, satisfaction="no_response"))
+    urban = {"department": "urban"}
+    # 响应率: a, c, d accepted in time; b and e came due unaccepted -> 3 / 5.
+    assert value(fold, "feedbackloop_response_rate", urban) == 3 / 5
+    # 解决率 and 满意率 over the 3 answered surveys (d gave no answer).
+    assert value(fold, "feedbackloop_resolution_rate", urban) == 2 / 3
+    assert value(fold, "feedbackloop_satisfaction_rate", urban) == 2 / 3
+    assert value(fold, "feedbackloop_survey_no_response_total", urban) == 1
+    assert value(fold, "feedbackloop_sla_breaches_total", {**urban, "priority": "normal"}) == 2
+    # Resolution within 7 days: the 604800 s bucket holds all four resolutions.
+    labels = {**urban, "priority": "normal"}
+    assert value(fold, "feedbackloop_resolution_seconds_count", labels) == 4
+    assert value(fold, "feedbackloop_resolution_seconds_bucket", {**labels, "le": "604800.0"}) == 4
+    assert (
+        value(fold, "feedbackloop_first_response_seconds_bucket", {**labels, "le": "7200.0"}) == 3
+    )
+    assert value(fold, "feedbackloop_tickets_open", labels) == 1  # e
 
 
 def test_a_redelivered_event_is_counted_once() -> None:
@@ -36,7 +112,7 @@ def test_no_label_carries_a_ticket_id_or_text() -> None:
     item = factories.received()
     fold.apply(item)
     fold.apply(factories.routed(item))
+    fold.apply(ticket_event(item.data.ticket_id, K.OPENED, S.ROUTED, hours=0))
     exposition = generate_latest(fold.registry).decode()
     assert item.data.ticket_id not in exposition
-    assert item.data.ticket_no not in exposition
-    assert "路灯" not in exposition
+    assert item.data.text not in exposition
