@@ -1,5 +1,6 @@
 # feedbackloop — the two commands of the README's Quick start are `make up` and `make test`.
-# Both install what they need on a fresh machine: Debian packages (Java, Maven, PostgreSQL), the
+# Both install what they need on a fresh machine: Debian packages (Java, Maven, PostgreSQL,
+# Prometheus for promtool, which checks and unit-tests deploy/prometheus/), the
 # virtual environment at .venv, and the Kafka broker's jars (resolved by Maven into ~/.m2).
 
 SHELL := /bin/bash
@@ -7,7 +8,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 # PostgreSQL's server is checked by path: Debian keeps initdb off PATH.
-DEBIAN_DEPS := java=openjdk-17-jre-headless mvn=maven /usr/lib/postgresql/*/bin/initdb=postgresql
+DEBIAN_DEPS := java=openjdk-17-jre-headless mvn=maven /usr/lib/postgresql/*/bin/initdb=postgresql \
+	promtool=prometheus
 
 .PHONY: up demo test lint unit integration bench deps kafka-jars router-model clean
 

@@ -22,3 +22,15 @@ sudo=""
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+# The project needs only promtool from `prometheus`, but Debian enables and starts its server,
+# which listens on :9090 on every address: stop it and keep it from starting at boot.
+for pkg in "${missing[@]}"; do
+  [ "$pkg" = prometheus ] || continue
+  if [ -d /run/systemd/system ]; then
+    $sudo systemctl disable --now prometheus.service || true
+  elif [ -x /etc/init.d/prometheus ]; then
+    $sudo /etc/init.d/prometheus stop || true
+    $sudo update-rc.d prometheus disable || true
+  fi
+done

@@ -7,7 +7,8 @@ from typing import Any
 import faust
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException
 
@@ -19,6 +20,7 @@ from services.followup.config import Settings
 from services.followup.database import open_store
 from services.followup.deps import Followup, WakeFn
 from services.followup.flows import Desk
+from services.followup.metrics import create_registry
 from services.followup.models import OutboxMessage
 from services.followup.runner import ClockRunner
 from services.followup.sla import load_sla_book
@@ -130,4 +132,10 @@ def create_app(settings: Settings) -> FastAPI:
     app = create_api(followup, lifespan=lifespan)
     app.state.faust = stream_app
     app.state.runner = runner
+    registry = create_registry(followup.sessions, lambda: runner.fired)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics_endpoint() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
     return app

@@ -37,6 +37,10 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/metrics", include_in_schema=False)
     def metrics_endpoint() -> Response:
+        if not reader.caught_up:
+            # Half-folded totals would look like counter resets to Prometheus (and fire
+            # increase()-based alerts); a failed scrape during the replay is the truth.
+            return Response("replaying the log, not ready yet\n", status_code=503)
         return Response(generate_latest(fold.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
