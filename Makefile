@@ -8,19 +8,22 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 # PostgreSQL's server is checked by path: Debian keeps initdb off PATH.
-DEBIAN_DEPS := java=openjdk-17-jre-headless mvn=maven /usr/lib/postgresql/*/bin/initdb=postgresql \
+DEBIAN_DEPS := java=openjdk-17-jre-headless mvn=maven '/usr/lib/postgresql/*/bin/initdb=postgresql' \
 	promtool=prometheus
 
-.PHONY: up demo test lint unit integration bench deps kafka-jars router-model clean
+.PHONY: up demo test lint unit integration bench deps debian kafka-jars router-model clean
 
-$(STAMP): pyproject.toml
+# Checked on every run (quick when all are there), so a checkout that gains a package gets it.
+debian:
 	scripts/ensure-debian-packages.sh $(DEBIAN_DEPS)
+
+$(STAMP): pyproject.toml | debian
 	python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-deps: $(STAMP) kafka-jars router-model
+deps: debian $(STAMP) kafka-jars router-model
 
 kafka-jars: $(STAMP)
 	$(BIN)/feedbackloop kafka resolve
