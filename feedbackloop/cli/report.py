@@ -1,6 +1,7 @@
 """`feedbackloop report`: the 三率 and SLA figures per department, in the terminal."""
 
 from collections import defaultdict
+from pathlib import Path
 
 import httpx
 import typer
@@ -35,6 +36,7 @@ def department_figures(text: str) -> dict[str, dict[str, float]]:
 
 def report(
     metrics_url: str = typer.Option("http://127.0.0.1:8004", help="The metrics service"),
+    png: Path | None = typer.Option(None, help="Also draw the 三率 per department into this PNG"),
 ) -> None:
     """Print the 三率 (响应率, 解决率, 满意率) and SLA figures per department."""
     try:
@@ -54,3 +56,47 @@ def report(
                 cells.append(f"{row[metric]:.0f}" if present else "0")
         table.add_row(department, *cells)
     console.print(table)
+    if png is not None:
+        draw_rates(figures, png)
+        console.print(f"chart written to {png}")
+
+
+#: Fonts with Chinese glyphs, in order of preference (Debian packages).
+CJK_FONTS = (
+    Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
+    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
+)
+RATES = [
+    ("响应率", "feedbackloop_response_rate"),
+    ("解决率", "feedbackloop_resolution_rate"),
+    ("满意率", "feedbackloop_satisfaction_rate"),
+]
+
+
+def draw_rates(figures: dict[str, dict[str, float]], path: Path) -> None:
+    """A grouped bar chart of the three rates per department."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: write files only
+    from matplotlib import font_manager
+    from matplotlib import pyplot as plt
+
+    font = next((f for f in CJK_FONTS if f.exists()), None)
+    if font is None:
+        raise typer.BadParameter("no Chinese font found; install Debian's fonts-wqy-microhei")
+    chinese = font_manager.FontProperties(fname=str(font))
+    departments = sorted(figures)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(departments)), 4), dpi=120)
+    width = 0.8 / len(RATES)
+    for i, (label, metric) in enumerate(RATES):
+        values = [figures[d].get(metric, 0.0) for d in departments]
+        positions = [n + (i - 1) * width for n in range(len(departments))]
+        ax.bar(positions, values, width, label=label)
+    ax.set_xticks(range(len(departments)), departments)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("比例", fontproperties=chinese)
+    ax.set_title("各部门三率（响应率、解决率、满意率）", fontproperties=chinese)
+    ax.legend(prop=chinese)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -236,23 +236,23 @@ class _Gauges(Collector):
         )
         open_ = GaugeMetricFamily(
             "feedbackloop_tickets_open",
-            "Tickets not yet resolved.",
-            labels=["department", "priority"],
+            "Tickets not yet resolved, by state (one of five: a bounded label).",
+            labels=["department", "priority", "state"],
         )
         overdue = GaugeMetricFamily(
             "feedbackloop_tickets_overdue",
             "Open tickets past their resolution deadline.",
             labels=["department"],
         )
-        opened = Tally[tuple[str, str]]()
+        opened = Tally[tuple[str, str, str]]()
         late = Tally[str]()
         for ticket in fold.tickets.values():
             if ticket.state in OPEN_STATES:
-                opened[(ticket.department, ticket.priority)] += 1
+                opened[(ticket.department, ticket.priority, ticket.state)] += 1
                 if ticket.due_at is not None and ticket.due_at <= now:
                     late[ticket.department] += 1
-        for (department, priority), n in sorted(opened.items()):
-            open_.add_metric([department, priority], n)
+        for labels, n in sorted(opened.items()):
+            open_.add_metric(list(labels), n)
         for department, n in sorted(late.items()):
             overdue.add_metric([department], n)
         yield open_

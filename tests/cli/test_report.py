@@ -1,10 +1,11 @@
 """`feedbackloop report` reads the metrics page and shows the 三率 per department."""
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from prometheus_client import generate_latest
 
-from feedbackloop.cli.report import department_figures
+from feedbackloop.cli.report import department_figures, draw_rates
 from feedbackloop.events import Priority, TicketEvent, TicketEventKind, TicketState, new_event
 from services.metrics.fold import EventFold
 
@@ -32,3 +33,14 @@ def test_the_report_takes_each_departments_figures_from_the_metrics_page() -> No
     assert water["feedbackloop_response_rate"] == 1.0
     assert water["feedbackloop_resolution_rate"] == 1.0
     assert water["feedbackloop_satisfaction_rate"] == 0.0
+
+
+def test_the_report_draws_the_rates_into_a_png(tmp_path: Path) -> None:
+    figures = {
+        "water": {"feedbackloop_response_rate": 0.9, "feedbackloop_satisfaction_rate": 0.8},
+        "urban": {"feedbackloop_resolution_rate": 0.5},
+    }
+    out = tmp_path / "rates.png"
+    draw_rates(figures, out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert out.stat().st_size > 5_000

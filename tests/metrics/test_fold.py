@@ -96,7 +96,7 @@ def test_the_three_rates_follow_their_formulas() -> None:
     assert (
         value(fold, "feedbackloop_first_response_seconds_bucket", {**labels, "le": "7200.0"}) == 3
     )
-    assert value(fold, "feedbackloop_tickets_open", labels) == 1  # e
+    assert value(fold, "feedbackloop_tickets_open", {**labels, "state": "routed"}) == 1  # e
 
 
 def test_a_redelivered_event_is_counted_once() -> None:
