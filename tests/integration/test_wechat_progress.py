@@ -26,15 +26,18 @@ ACCOUNT = "gh_12345hotline"
 COMPLAINT = "幸福小区3栋的自来水管漏水，已经停水两天了，物业说不归他们管，请尽快派人维修。"
 
 
-def push(intake: str, *, openid: str, content: str, msg_id: int) -> httpx.Response:
+def push(
+    intake: str, *, openid: str, content: str, msg_id: int, created: int | None = None
+) -> httpx.Response:
     """Send a plaintext text message signed with the development token, as WeChat would."""
     timestamp, nonce = str(int(time.time())), uuid.uuid4().hex[:10]
+    create_time = str(created if created is not None else timestamp)
     signer = WeChatSigner()
     signer.add_data(DEV_WECHAT_TOKEN, timestamp, nonce)
     xml = (
         f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>"
         f"<FromUserName><![CDATA[{openid}]]></FromUserName>"
-        f"<CreateTime>{timestamp}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+        f"<CreateTime>{create_time}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
         f"<Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>"
     )
     return httpx.post(
@@ -60,8 +63,10 @@ def test_a_wechat_message_is_routed_and_its_progress_names_the_department(
     openid = "oInteg" + uuid.uuid4().hex[:22]
     msg_id = uuid.uuid4().int % 10**18
 
-    first = push(intake, openid=openid, content=COMPLAINT, msg_id=msg_id)
-    retry = push(intake, openid=openid, content=COMPLAINT, msg_id=msg_id)
+    # WeChat's retry is the same message (same MsgId and CreateTime), sent again later.
+    created = int(time.time())
+    first = push(intake, openid=openid, content=COMPLAINT, msg_id=msg_id, created=created)
+    retry = push(intake, openid=openid, content=COMPLAINT, msg_id=msg_id, created=created)
     assert retry.content == first.content
     accepted = reply_text(first, openid)
     (received,) = find_events(
