@@ -126,7 +126,8 @@ class LocalKafka:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         cmd = self._java(
             classpath, "kafka.tools.StorageTool", "format",
-            "-t", cluster_id, "-c", str(config), "--ignore-formatted",
+            # One token: an id starting with "-" (1 in 32) would read as an option.
+            f"--cluster-id={cluster_id}", "-c", str(config), "--ignore-formatted",
         )  # fmt: skip
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:

@@ -12,24 +12,36 @@ idle timeout only picks up rows left over from a previous run or an outage.
 import logging
 import threading
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
-from sqlalchemy import select, update
-from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
+from sqlalchemy import Index, Integer, LargeBinary, String, select, update
+from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, sessionmaker
+
+from feedbackloop.runtime.sql import UTCDateTime
 
 log = logging.getLogger(__name__)
 
 
-class OutboxTable(Protocol):
-    """The columns an outbox table needs (a mapped class)."""
+class OutboxColumns:
+    """The outbox table's columns: mix into a service's declarative base, e.g.
+    `class OutboxMessage(OutboxColumns, Base)`."""
 
-    id: InstrumentedAttribute[int]
-    topic: InstrumentedAttribute[str]
-    key: InstrumentedAttribute[str]
-    payload: InstrumentedAttribute[bytes]
-    sent_at: InstrumentedAttribute[Any]
+    __tablename__ = "outbox"
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Index]:
+        # A fresh Index per table: one Index object cannot belong to two tables.
+        return (Index("ix_outbox_unsent", "sent_at", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    topic: Mapped[str] = mapped_column(String(249))
+    key: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
 class OutboxRelay:
@@ -39,14 +51,14 @@ class OutboxRelay:
         self,
         *,
         sessions: sessionmaker[Session],
-        table: type[Any],
+        table: type[OutboxColumns],
         bootstrap: str,
         client_id: str,
         batch_size: int = 500,
         idle_seconds: float = 1.0,
     ) -> None:
         self._sessions = sessions
-        self._table: type[OutboxTable] = table
+        self._table: type[OutboxColumns] = table
         self._client_id = client_id
         self._bootstrap = bootstrap
         self._batch_size = batch_size

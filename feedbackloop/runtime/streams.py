@@ -1,11 +1,17 @@
-"""faust stream apps with the project's defaults, a raw publisher, and their ASGI lifespan."""
+"""faust stream apps with the project's defaults, a raw publisher, dead letters, lifespans."""
 
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Literal
 
 import faust
 from fastapi import FastAPI
+
+from feedbackloop.events.dead_letters import dead_letter
+from feedbackloop.events.topics import DEAD_LETTER
+
+log = logging.getLogger(__name__)
 
 
 def create_stream_app(
@@ -73,3 +79,21 @@ def stream_lifespan(
             await stream_app.stop()
 
     return lifespan
+
+
+async def publish_dead_letter(
+    publish: Callable[[str, str, bytes], Awaitable[Any]], *, consumer: str, event: Any, reason: str
+) -> None:
+    """Park a faust stream event on feedback.dlq with the reason, so the stream goes on."""
+    message = event.message
+    log.warning("%s dead-lettering %s: %s", consumer, message.tp, reason)
+    letter_key, letter = dead_letter(
+        consumer=consumer,
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=event.key,
+        value=event.value,
+        error=reason,
+    )
+    await publish(DEAD_LETTER, letter_key, letter)

@@ -11,8 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from feedbackloop.events import FeedbackRouted, InvalidEvent, decode
-from feedbackloop.events.dead_letters import dead_letter
-from feedbackloop.events.topics import DEAD_LETTER
+from feedbackloop.runtime.streams import publish_dead_letter
 from services.followup import flows
 from services.followup.states import IllegalTransition
 
@@ -52,23 +51,10 @@ def register(
             except (InvalidEvent, IllegalTransition, IntegrityError) as exc:
                 # Bad input or a conflict with stored data (e.g. a ticket number reused for
                 # another ticket): park it with the reason; the next event is handled.
-                await _dead_letter(publish, event, str(exc))
+                await publish_dead_letter(
+                    publish, consumer="followup", event=event, reason=str(exc)
+                )
                 continue
             wake_relay()
 
     return open_tickets
-
-
-async def _dead_letter(publish: Publish, event: Any, reason: str) -> None:
-    message = event.message
-    log.warning("dead-lettering %s: %s", message.tp, reason)
-    letter_key, letter = dead_letter(
-        consumer="followup",
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        key=event.key,
-        value=event.value,
-        error=reason,
-    )
-    await publish(DEAD_LETTER, letter_key, letter)

@@ -17,6 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from feedbackloop.runtime.outbox import OutboxColumns
 from feedbackloop.runtime.sql import UTCDateTime
 
 
@@ -149,19 +150,8 @@ class Credential(Base):
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
-class OutboxMessage(Base):
+class OutboxMessage(OutboxColumns, Base):
     """An event committed with the change it describes, waiting for the relay to publish it."""
-
-    __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_unsent", "sent_at", "id"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    event_id: Mapped[str] = mapped_column(String(64), unique=True)
-    topic: Mapped[str] = mapped_column(String(249))
-    key: Mapped[str] = mapped_column(String(64))
-    payload: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
 class ProcessedEvent(Base):

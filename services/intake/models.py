@@ -3,14 +3,13 @@
 from datetime import datetime
 
 from sqlalchemy import (
-    Index,
     Integer,
-    LargeBinary,
     String,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from feedbackloop.runtime.outbox import OutboxColumns
 from feedbackloop.runtime.sql import UTCDateTime
 
 
@@ -33,19 +32,8 @@ class Submission(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class OutboxMessage(Base):
+class OutboxMessage(OutboxColumns, Base):
     """An event committed with its submission, waiting for the relay to publish it."""
-
-    __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_unsent", "sent_at", "id"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    event_id: Mapped[str] = mapped_column(String(64), unique=True)
-    topic: Mapped[str] = mapped_column(String(249))
-    key: Mapped[str] = mapped_column(String(64))
-    payload: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
 class TicketCounter(Base):

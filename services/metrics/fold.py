@@ -4,8 +4,10 @@ Counters and histograms are incremented as events arrive; gauges and the 三率 
 Beijing assesses departments on) are computed from the folded state when Prometheus scrapes,
 so they are always consistent with the counters. Formulas, per department:
 
-- response rate (响应率) = tickets accepted within the first-response limit
-  / (tickets accepted + tickets whose first-response limit ran out unaccepted)
+- response rate (响应率) = assignments accepted within the first-response limit
+  / (assignments accepted in time + assignments whose first-response limit ran out)
+  An assignment is a ticket put in a department's hands: opened, re-routed after a return, or
+  reopened after a survey; each starts a first-response limit (签收) for that department.
 - resolution rate (解决率) = (solved + partly solved) / answered callback surveys
 - satisfaction rate (满意率) = (满意 + 基本满意) / answered callback surveys
 
@@ -33,6 +35,7 @@ from feedbackloop.events import (
     RoutingMethod,
     TicketEvent,
     TicketEventKind,
+    TicketState,
 )
 
 K = TicketEventKind
@@ -58,7 +61,7 @@ SOLVED = {"solved": "survey_solved", "partly": "survey_partly_solved", "not": "s
 
 
 @dataclass
-class TicketState:
+class OpenTicket:
     """What the fold remembers of one ticket while it is open."""
 
     department: str
@@ -68,6 +71,8 @@ class TicketState:
     due_at: datetime | None = None
     accepted: bool = False
     resolved: bool = False
+    #: The current assignment waits for 签收; its limit ran out (counted against the department).
+    awaiting_response: bool = False
     response_breached: bool = False
 
 
@@ -78,7 +83,7 @@ class EventFold:
         self.registry = CollectorRegistry()
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._window = dedup_window
-        self.tickets: dict[str, TicketState] = {}
+        self.tickets: dict[str, OpenTicket] = {}
         self.triage: set[str] = set()
         # Per department: (accepted in time, came due) for 响应率; survey answers for the rest.
         self.response = Tally[str]()
@@ -171,18 +176,23 @@ class EventFold:
         department = data.department_code or "none"
         ticket = self.tickets.get(data.ticket_id)
         if ticket is None:
-            ticket = TicketState(department, data.priority.value, "", data.received_at)
+            ticket = OpenTicket(department, data.priority.value, "", data.received_at)
             self.tickets[data.ticket_id] = ticket
         ticket.department, ticket.priority = department, data.priority.value
         ticket.state, ticket.due_at = data.state_to.value, data.due_at
         labels = {"department": department, "priority": ticket.priority}
         waited = max((data.occurred_at - ticket.received_at).total_seconds(), 0.0)
-        if data.kind is K.ACCEPTED and not ticket.accepted:
-            ticket.accepted = True
-            self.first_response.labels(**labels).observe(waited)
-            if not ticket.response_breached:
+        assigned = data.kind in (K.OPENED, K.REROUTED) and data.state_to is TicketState.ROUTED
+        if assigned or data.kind is K.REOPENED:
+            ticket.awaiting_response, ticket.response_breached = True, False
+        if data.kind is K.ACCEPTED:
+            if not ticket.accepted:
+                ticket.accepted = True
+                self.first_response.labels(**labels).observe(waited)
+            if ticket.awaiting_response and not ticket.response_breached:
                 self.response[department] += 1
                 self.response_due[department] += 1
+            ticket.awaiting_response = False
         elif data.kind is K.RESOLVED and not ticket.resolved:
             ticket.resolved = True
             self.resolution.labels(**labels).observe(waited)
@@ -190,7 +200,11 @@ class EventFold:
             self.count("sla_warnings", **labels)
         elif data.kind is K.BREACHED:
             self.count("sla_breaches", **labels)
-            if data.clock == "response" and not ticket.accepted:
+            if (
+                data.clock == "response"
+                and ticket.awaiting_response
+                and not ticket.response_breached
+            ):
                 ticket.response_breached = True
                 self.response_due[department] += 1
         elif data.kind in (K.SURVEYED, K.NO_RESPONSE) and data.satisfaction:

@@ -24,13 +24,12 @@ from feedbackloop.events import (
     encode,
     new_event,
 )
-from feedbackloop.events.dead_letters import dead_letter
 from feedbackloop.events.topics import (
-    DEAD_LETTER,
     FEEDBACK_HOTSPOTS,
     FEEDBACK_ROUTED,
     queue_topic,
 )
+from feedbackloop.runtime.streams import publish_dead_letter
 from services.router import flows, service
 from services.router.hotspots import Detector, Hotspot, Observation
 from services.router.metrics import RouterMetrics
@@ -178,7 +177,12 @@ def register(
                 await asyncio.to_thread(_remember, sessions, outcomes)
             for event, outcome in zip(events, outcomes, strict=True):
                 if outcome.routed is None or outcome.received is None:
-                    await _dead_letter(publish, event, outcome.error or "unknown error")
+                    await publish_dead_letter(
+                        publish,
+                        consumer="router",
+                        event=event,
+                        reason=outcome.error or "unknown error",
+                    )
                     metrics.dead_letters.inc()
                     continue
                 decision = outcome.routed.data
@@ -195,21 +199,6 @@ def register(
                     )
 
     return route
-
-
-async def _dead_letter(publish: Publish, event: Any, reason: str) -> None:
-    message = event.message
-    log.warning("dead-lettering %s: %s", message.tp, reason)
-    letter_key, letter = dead_letter(
-        consumer="router",
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        key=event.key,
-        value=event.value,
-        error=reason,
-    )
-    await publish(DEAD_LETTER, letter_key, letter)
 
 
 def _remember(sessions: sessionmaker[Session], outcomes: list[Routed]) -> None:

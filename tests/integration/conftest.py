@@ -75,6 +75,8 @@ def stack(
             # often, so the full loop runs in seconds.
             "FEEDBACKLOOP_FOLLOWUP_SLA_POLICIES": str(HERE / "sla-survey-now.yaml"),
             "FEEDBACKLOOP_FOLLOWUP_CLOCK_INTERVAL_SECONDS": "0.2",
+            # Every test's items come from 127.0.0.1; the per-IP limit has its own tests.
+            "FEEDBACKLOOP_INTAKE_RATE_LIMIT_PER_MINUTE": "100000",
         },
     )
     running.start(timeout=180)
