@@ -1,8 +1,10 @@
 """faust stream apps with the project's defaults, a raw publisher, dead letters, lifespans."""
 
 import logging
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 from typing import Any, Literal
 
 import faust
@@ -22,11 +24,15 @@ def create_stream_app(
     guarantee: Literal["exactly_once", "at_least_once"],
 ) -> faust.App:
     """A faust app on our broker(s): raw bytes in and out, no web server, memory store."""
+    # Tables live in memory; faust still wants a folder, which would otherwise be the cwd.
+    datadir = Path(tempfile.gettempdir()) / "feedbackloop-faust" / app_id
+    datadir.mkdir(parents=True, exist_ok=True)
     return faust.App(
         app_id,
         broker="kafka://" + bootstrap.replace(",", ";"),
         processing_guarantee=guarantee,
         store="memory://",
+        datadir=str(datadir),
         web_enabled=False,
         autodiscover=False,
         topic_partitions=partitions,
