@@ -1,4 +1,6 @@
-"""`feedbackloop kafka start|stop|status`: the local single-node broker."""
+"""`feedbackloop kafka ...`: the local single-node broker, and the core topics on any broker."""
+
+import time
 
 import typer
 from rich.console import Console
@@ -49,6 +51,40 @@ def start(
     except KafkaError as exc:
         console.print(f"[red]Kafka did not start:[/] {exc}")
         raise typer.Exit(1) from exc
+
+
+@app.command("create-topics")
+def create_core_topics(
+    bootstrap: str = typer.Option(
+        None,
+        envvar="FEEDBACKLOOP_KAFKA_BOOTSTRAP",
+        help="Broker to create them on [FEEDBACKLOOP_KAFKA_BOOTSTRAP, else the local broker].",
+    ),
+    partitions: int = typer.Option(
+        None, min=1, help="Partitions of each topic [FEEDBACKLOOP_TOPIC_PARTITIONS, 6]."
+    ),
+    wait: float = typer.Option(60.0, min=0, help="Seconds to wait for the broker to answer."),
+) -> None:
+    """Create the core topics on a running broker (e.g. in containers); existing ones stay."""
+    from kafka.errors import KafkaError as ClientError
+
+    settings = StackSettings()
+    target = bootstrap or local_kafka(settings).bootstrap
+    count = partitions or settings.topic_partitions
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            created = create_topics(target, list(CORE_TOPICS), partitions=count)
+            break
+        except ClientError as exc:  # the broker is still starting, or unreachable
+            if time.monotonic() >= deadline:
+                console.print(f"[red]Kafka at {target} did not answer:[/] {exc}")
+                raise typer.Exit(1) from exc
+            time.sleep(2)
+    if created:
+        console.print(f"Created topics on {target} ({count} partitions): {', '.join(created)}")
+    else:
+        console.print(f"The core topics exist on {target}.")
 
 
 @app.command()
