@@ -1,7 +1,8 @@
-"""One router process against a real broker: items routed per second, and classifier latency.
+"""Router processes against a real broker: items routed per second, and classifier latency.
 
-Preloads `feedback.received` with real raw citizen messages, starts one router, and times
-how long it takes until every item's routing decision is on `feedback.routed` (committed).
+Preloads `feedback.received` with real raw citizen messages, starts one router (then, on a
+fresh broker, two in one consumer group), and times how long they take until every item's
+routing decision is on `feedback.routed` (committed).
 Separately, times the category model in this process, one text at a time and in batches.
 
     .venv/bin/python -m bench.router [--items 10000]
@@ -85,7 +86,8 @@ def preload(bootstrap: str, rows: list[tuple[str, str]], items: int) -> None:
 
 
 def wait_routed(bootstrap: str, items: int, timeout: float) -> float:
-    """Seconds until the router has committed its consumer offsets past every preloaded item.
+    """Items routed per second from now until the router has committed its consumer offsets
+    past every preloaded item (items routed before the first look are not counted).
 
     Under exactly-once the offsets are committed in the same transaction as the routed
     records, so this is when all decisions are visible. Watching offsets instead of reading
@@ -93,13 +95,14 @@ def wait_routed(bootstrap: str, items: int, timeout: float) -> float:
     """
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     started = time.perf_counter()
-    done = 0
+    done, first = 0, None
     try:
         while time.perf_counter() - started < timeout:
             offsets = admin.list_group_offsets(ROUTER_GROUP).get(ROUTER_GROUP, {})
             done = sum(meta.offset for tp, meta in offsets.items() if tp.topic == FEEDBACK_RECEIVED)
+            first = done if first is None else first
             if done >= items:
-                return time.perf_counter() - started
+                return (items - first) / (time.perf_counter() - started)
             time.sleep(0.1)
     finally:
         admin.close()
@@ -123,14 +126,10 @@ def count_routed(bootstrap: str) -> int:
     return seen
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=10_000)
-    args = parser.parse_args()
-    settings = StackSettings()
-    rows = raw_texts(settings.data_dir)
-    model_dir = settings.router_model_dir.resolve()
-    result = classifier_latency(CategoryModel.load(model_dir), [f"{t}\n{x}" for t, x in rows])
+def route_backlog(
+    settings: StackSettings, rows: list[tuple[str, str]], *, items: int, routers: int
+) -> float:
+    """Items/s that `routers` router processes in one group route from a backlog of `items`."""
     with tempfile.TemporaryDirectory(prefix="bench-router-") as tmp:
         state = Path(tmp)
         broker = LocalKafka(
@@ -140,38 +139,56 @@ def main() -> None:
             controller_port=free_port(),
         )
         broker.start(timeout=120)
-        router = ServiceProcess("router", free_port(), state / "router.log")
+        procs = [
+            ServiceProcess("router", free_port(), state / f"router-{n}.log") for n in range(routers)
+        ]
         try:
             create_topics(broker.bootstrap, list(CORE_TOPICS), partitions=6)
-            preload(broker.bootstrap, rows, args.items)
+            preload(broker.bootstrap, rows, items)
             env = dict(os.environ)
             env.update(
                 {
                     "FEEDBACKLOOP_KAFKA_BOOTSTRAP": broker.bootstrap,
-                    "FEEDBACKLOOP_ROUTER_PORT": str(router.port),
                     "FEEDBACKLOOP_ROUTER_DATABASE_URL": f"sqlite:///{state / 'router.db'}",
-                    "FEEDBACKLOOP_ROUTER_MODEL_DIR": str(model_dir),
+                    "FEEDBACKLOOP_ROUTER_MODEL_DIR": str(settings.router_model_dir.resolve()),
                     "FEEDBACKLOOP_LOG_LEVEL": "WARNING",
                 }
             )
-            started = time.perf_counter()
-            router.start(env)
-            router.wait_healthy(deadline=time.monotonic() + 120)
-            ready = time.perf_counter() - started
-            seconds = wait_routed(broker.bootstrap, args.items, timeout=600)
+            for proc in procs:
+                proc.start({**env, "FEEDBACKLOOP_ROUTER_PORT": str(proc.port)})
+            for proc in procs:
+                proc.wait_healthy(deadline=time.monotonic() + 120)
+            # Timed from when all are up: a group that is still rebalancing would count
+            # start-up, not routing.
+            rate = wait_routed(broker.bootstrap, items, timeout=600)
             routed = count_routed(broker.bootstrap)
-            if routed != args.items:
-                raise RuntimeError(f"{routed} routing decisions for {args.items} items")
+            if routed != items:
+                raise RuntimeError(f"{routed} routing decisions for {items} items")
         finally:
-            router.stop()
+            for proc in procs:
+                proc.stop()
             broker.stop()
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=10_000)
+    args = parser.parse_args()
+    settings = StackSettings()
+    rows = raw_texts(settings.data_dir)
+    model_dir = settings.router_model_dir.resolve()
+    result = classifier_latency(CategoryModel.load(model_dir), [f"{t}\n{x}" for t, x in rows])
+    one = route_backlog(settings, rows, items=args.items, routers=1)
+    two = route_backlog(settings, rows, items=args.items, routers=2)
     report = {
         "benchmark": "router",
-        "what": "one router process (exactly-once) routing a backlog of raw messages, real broker",
+        "what": "router processes (exactly-once, one consumer group) routing a backlog of raw "
+        "messages on a real broker, 6 partitions",
         "items": args.items,
-        "router_start_seconds": round(ready, 1),
-        "routing_seconds": round(seconds, 2),
-        "routed_items_per_second": round(args.items / seconds, 1),
+        "routed_items_per_second": round(one, 1),
+        "routed_items_per_second_two_routers": round(two, 1),
+        "scale_out_speed_up": round(two / one, 2),
         **result,
         "machine": describe(),
     }

@@ -5,7 +5,7 @@ import os
 
 import typer
 
-from feedbackloop.cli import followup, imports, kafka, report, router, serve, stack
+from feedbackloop.cli import followup, imports, kafka, report, router, serve, simulate, stack
 
 app = typer.Typer(
     help="feedbackloop: citizen feedback from intake to department queue, on the clock.",
@@ -20,6 +20,7 @@ app.command("serve")(serve.serve)
 app.command("up")(stack.up)
 app.command("status")(stack.status)
 app.command("report")(report.report)
+app.command("simulate")(simulate.simulate)
 
 
 def main() -> None:

@@ -225,6 +225,18 @@ class LocalKafka:
         self._pid_file.unlink(missing_ok=True)
         return True
 
+    def kill(self, *, timeout: float = 30.0) -> None:
+        """SIGKILL the broker, as a power cut would, and wait until it is gone."""
+        pid = self.pid()
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        # A dying process loses its command line before its sockets: wait for both.
+        while (self.pid() is not None or _port_open(self.port)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self._pid_file.unlink(missing_ok=True)
+
     def log_tail(self, lines: int = 30) -> str:
         """The last lines of the broker's log, for error messages."""
         try:

@@ -27,6 +27,16 @@ def create_stream_app(
     # Tables live in memory; faust still wants a folder, which would otherwise be the cwd.
     datadir = Path(tempfile.gettempdir()) / "feedbackloop-faust" / app_id
     datadir.mkdir(parents=True, exist_ok=True)
+    # Under exactly-once, faust's timer commits the open transactions whenever it fires,
+    # also halfway through a batch: outputs sent so far are committed, the batch's offsets
+    # (acked when the batch ends) are not, and a crash then replays the batch and
+    # publishes its first half twice. Agents commit between batches instead
+    # (`commit_processed`); the timer is only a backstop.
+    commits: dict[str, Any] = (
+        {"broker_commit_interval": 3600.0, "broker_commit_every": 10**9}
+        if guarantee == "exactly_once"
+        else {}
+    )
     return faust.App(
         app_id,
         broker="kafka://" + bootstrap.replace(",", ";"),
@@ -43,7 +53,18 @@ def create_stream_app(
         producer_linger=0.01,
         producer_max_batch_size=512 * 1024,
         consumer_auto_offset_reset="earliest",
+        # A replica that dies hands its partitions on after this long, not faust's minute.
+        broker_session_timeout=15.0,
+        broker_heartbeat_interval=3.0,
+        **commits,
     )
+
+
+async def commit_processed(app: faust.App, stream: Any, events: list[Any]) -> None:
+    """Ack events whose outputs have all been sent, and commit: a transaction boundary."""
+    for event in events:
+        await stream.ack(event)
+    await app.consumer.commit()
 
 
 class RawPublisher:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from feedbackloop.events import FeedbackRouted, InvalidEvent, decode
 from feedbackloop.runtime.streams import publish_dead_letter
 from services.followup import flows
+from services.followup.metrics import Tally
 from services.followup.states import IllegalTransition
 
 log = logging.getLogger(__name__)
@@ -39,15 +40,20 @@ def register(
     desk: flows.Desk,
     publish: Publish,
     wake_relay: Callable[[], None],
+    tally: Tally | None = None,
 ) -> Any:
     """Attach the ticket-opening agent to a faust app and return it."""
+    counted = tally or Tally()
 
     @app.agent(source, name="open-tickets")
     async def open_tickets(stream: faust.StreamT) -> None:
         async for event in stream.events():
             try:
                 # The store is synchronous; keep the event loop (and the HTTP API) free.
-                await asyncio.to_thread(open_ticket, sessions=sessions, desk=desk, raw=event.value)
+                if await asyncio.to_thread(
+                    open_ticket, sessions=sessions, desk=desk, raw=event.value
+                ):
+                    counted.applied += 1
             except (InvalidEvent, IllegalTransition, IntegrityError) as exc:
                 # Bad input or a conflict with stored data (e.g. a ticket number reused for
                 # another ticket): park it with the reason; the next event is handled.

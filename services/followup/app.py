@@ -20,7 +20,7 @@ from services.followup.config import Settings
 from services.followup.database import open_store
 from services.followup.deps import Followup, WakeFn
 from services.followup.flows import Desk
-from services.followup.metrics import create_registry
+from services.followup.metrics import Tally, create_registry
 from services.followup.models import OutboxMessage
 from services.followup.runner import ClockRunner
 from services.followup.sla import load_sla_book
@@ -37,7 +37,11 @@ def create_desk(settings: Settings) -> Desk:
 
 
 def create_faust_app(
-    settings: Settings, sessions: sessionmaker[Session], desk: Desk, wake: WakeFn
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    desk: Desk,
+    wake: WakeFn,
+    tally: Tally | None = None,
 ) -> faust.App:
     """The faust app with the ticket-opening agent attached."""
     app = create_stream_app(
@@ -51,7 +55,7 @@ def create_faust_app(
     publisher = RawPublisher(app, partitions=settings.topic_partitions)
     agents.register(
         app, source=raw_topic(app, FEEDBACK_ROUTED), sessions=sessions, desk=desk,
-        publish=publisher, wake_relay=wake,
+        publish=publisher, wake_relay=wake, tally=tally,
     )  # fmt: skip
     notifications.register(
         app, source=raw_topic(app, TICKET_EVENTS), sessions=sessions, settings=settings,
@@ -115,7 +119,10 @@ def create_app(settings: Settings) -> FastAPI:
         interval=settings.clock_interval_seconds,
         on_fired=relay.wake,
     )
-    stream_app = create_faust_app(settings, followup.sessions, followup.desk, followup.wake_relay)
+    tally = Tally()
+    stream_app = create_faust_app(
+        settings, followup.sessions, followup.desk, followup.wake_relay, tally
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -132,7 +139,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = create_api(followup, lifespan=lifespan)
     app.state.faust = stream_app
     app.state.runner = runner
-    registry = create_registry(followup.sessions, lambda: runner.fired)
+    registry = create_registry(followup.sessions, lambda: runner.fired, tally)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics_endpoint() -> Response:

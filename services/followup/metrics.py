@@ -1,6 +1,7 @@
 """Followup's own process metrics (the business figures come from the metrics service)."""
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -11,10 +12,21 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.followup.models import OutboxMessage
 
 
+@dataclass
+class Tally:
+    """What this process has done, counted where it happens."""
+
+    #: Routing decisions that opened (or re-routed) a ticket in this process.
+    applied: int = 0
+
+
 class _FollowupCollector(Collector):
-    def __init__(self, sessions: sessionmaker[Session], fired: Callable[[], int]) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], fired: Callable[[], int], tally: Tally
+    ) -> None:
         self._sessions = sessions
         self._fired = fired
+        self._tally = tally
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         with self._sessions() as session:
@@ -30,10 +42,17 @@ class _FollowupCollector(Collector):
             "Clock moments (warnings, deadlines, survey timers) fired by this process.",
             value=self._fired(),
         )
+        yield CounterMetricFamily(
+            "feedbackloop_followup_routings_applied",
+            "Routing decisions this process applied to the ticket store (duplicates excluded).",
+            value=self._tally.applied,
+        )
 
 
-def create_registry(sessions: sessionmaker[Session], fired: Callable[[], int]) -> CollectorRegistry:
+def create_registry(
+    sessions: sessionmaker[Session], fired: Callable[[], int], tally: Tally
+) -> CollectorRegistry:
     """A registry with followup's process metrics."""
     registry = CollectorRegistry()
-    registry.register(_FollowupCollector(sessions, fired))
+    registry.register(_FollowupCollector(sessions, fired, tally))
     return registry

@@ -29,7 +29,7 @@ from feedbackloop.events.topics import (
     FEEDBACK_ROUTED,
     queue_topic,
 )
-from feedbackloop.runtime.streams import publish_dead_letter
+from feedbackloop.runtime.streams import commit_processed, publish_dead_letter
 from services.router import flows, service
 from services.router.hotspots import Detector, Hotspot, Observation
 from services.router.metrics import RouterMetrics
@@ -173,9 +173,14 @@ def register(
                 raws=[event.value for event in events],
                 detector=detector,
             )
+            copies: set[int] = set()
             if sessions is not None:
-                await asyncio.to_thread(_remember, sessions, outcomes)
-            for event, outcome in zip(events, outcomes, strict=True):
+                places = [(e.message.partition, e.message.offset) for e in events]
+                copies = await asyncio.to_thread(_remember, sessions, outcomes, places)
+            for position, (event, outcome) in enumerate(zip(events, outcomes, strict=True)):
+                if position in copies:
+                    metrics.copies_dropped.inc()
+                    continue
                 if outcome.routed is None or outcome.received is None:
                     await publish_dead_letter(
                         publish,
@@ -197,19 +202,37 @@ def register(
                     await publish(
                         FEEDBACK_HOTSPOTS, outcome.hotspot.subject, encode(outcome.hotspot)
                     )
+            await commit_processed(app, stream, events)
 
     return route
 
 
-def _remember(sessions: sessionmaker[Session], outcomes: list[Routed]) -> None:
-    """Store a batch's routing records and triage items in one transaction.
+def _remember(
+    sessions: sessionmaker[Session], outcomes: list[Routed], places: list[tuple[int, int]]
+) -> set[int]:
+    """Store a batch's deliveries, routing records and triage items in one transaction.
 
-    It runs before the batch's records are published, so a redelivery after a crash finds
-    the items remembered and queued.
+    Returns the positions of copies (items already routed from another offset), which are
+    not published again. It runs before the batch's records are published, so a
+    redelivery after a crash finds the items remembered and queued.
     """
     now = datetime.now(UTC)
-    routed = [o for o in outcomes if o.raw is not None and o.received and o.routed]
     with sessions.begin() as session:
+        copies = service.create_deliveries(
+            session=session,
+            deliveries=[
+                (o.received.data.ticket_id, *place)
+                for o, place in zip(outcomes, places, strict=True)
+                if o.received is not None
+            ],
+        )
+        # create_deliveries numbers only the decoded items; map back to batch positions.
+        decoded = [i for i, o in enumerate(outcomes) if o.received is not None]
+        copies = {decoded[c] for c in copies}
+        routed = [
+            o for i, o in enumerate(outcomes)
+            if i not in copies and o.raw is not None and o.received and o.routed
+        ]  # fmt: skip
         service.create_routing_records(
             session=session,
             records=[
@@ -230,6 +253,7 @@ def _remember(sessions: sessionmaker[Session], outcomes: list[Routed]) -> None:
             ],
             now=now,
         )  # fmt: skip
+    return copies
 
 
 def register_returns(
@@ -264,5 +288,6 @@ def register_returns(
             await publish(FEEDBACK_ROUTED, plan.routed.subject, wire)
             await publish(queue_topic(plan.routed.data.department_code), plan.routed.subject, wire)
             await asyncio.to_thread(flows.commit_return, sessions=sessions, plan=plan)
+            await commit_processed(app, stream, [event])
 
     return returns

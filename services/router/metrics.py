@@ -19,3 +19,8 @@ class RouterMetrics:
             "Messages the router could not process and sent to the dead-letter topic.",
             registry=self.registry,
         )
+        self.copies_dropped = Counter(
+            "feedbackloop_router_copies_dropped_total",
+            "Items read a second time at another offset (intake's relay is at least once).",
+            registry=self.registry,
+        )

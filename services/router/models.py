@@ -52,3 +52,18 @@ class RoutingRecord(Base):
     tried: Mapped[str] = mapped_column(Text)
     returns: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Delivery(Base):
+    """Where a ticket's FeedbackReceived was first read (partition and offset).
+
+    intake's relay publishes at least once, so the same item can sit on the topic twice; the
+    copy at another offset is dropped. The same offset read again is a redelivery after a
+    crash, whose first output was aborted with its transaction, so it is routed again.
+    """
+
+    __tablename__ = "deliveries"
+
+    ticket_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    partition: Mapped[int] = mapped_column(Integer)
+    offset: Mapped[int] = mapped_column(Integer)

@@ -7,7 +7,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from feedbackloop.events import Candidate, Envelope, FeedbackReceived, encode
-from services.router.models import Correction, RoutingRecord, TriageItem
+from services.router.models import Correction, Delivery, RoutingRecord, TriageItem
 
 
 def create_triage_item(
@@ -17,18 +17,16 @@ def create_triage_item(
     candidates: list[Candidate],
     priority: str,
     now: datetime,
+    existing: TriageItem | None = None,
     loaded: bool = False,
 ) -> bool:
     """Queue an item for an operator; False if it is queued already (a redelivery).
 
     An item assigned before and returned twice since goes back into the queue. With
-    `loaded`, the caller has loaded the existing items into the session already.
+    `loaded`, the caller has looked up the existing item already and passes it (or None).
     """
-    existing = (
-        session.identity_map.get(session.identity_key(TriageItem, received.data.ticket_id))
-        if loaded
-        else session.get(TriageItem, received.data.ticket_id)
-    )
+    if not loaded:
+        existing = session.get(TriageItem, received.data.ticket_id)
     if existing is not None:
         if existing.assigned_to is None:
             return False
@@ -56,13 +54,23 @@ def create_triage_items(
 ) -> None:
     """Queue a batch of items (received event, candidates, priority) for an operator."""
     ids = [received.data.ticket_id for received, _, _ in items]
-    # Loaded in one query, so the per-item lookups below are answered from the session.
-    session.execute(select(TriageItem).where(TriageItem.ticket_id.in_(ids))).scalars().all()
+    # Looked up in one query. Held in this dict: the session's identity map holds objects
+    # weakly, so looking them up there later finds them only if nothing collected them.
+    known = {
+        item.ticket_id: item
+        for item in session.execute(select(TriageItem).where(TriageItem.ticket_id.in_(ids)))
+        .scalars()
+        .all()
+    }
+    seen: set[str] = set()
     with session.no_autoflush:
         for received, candidates, priority in items:
+            if received.data.ticket_id in seen:  # twice in one batch: queued once
+                continue
+            seen.add(received.data.ticket_id)
             create_triage_item(
-                session=session, received=received, candidates=candidates,
-                priority=priority, now=now, loaded=True,
+                session=session, received=received, candidates=candidates, priority=priority,
+                now=now, existing=known.get(received.data.ticket_id), loaded=True,
             )  # fmt: skip
 
 
@@ -159,3 +167,26 @@ def update_returned(
     record.tried = json.dumps(tried)
     record.returns = returns
     record.updated_at = now
+
+
+def create_deliveries(*, session: Session, deliveries: list[tuple[str, int, int]]) -> set[int]:
+    """Remember where each (ticket id, partition, offset) was read; the positions of copies.
+
+    A copy is an item first read at another partition or offset, or earlier in this list.
+    """
+    ids = [ticket_id for ticket_id, _, _ in deliveries]
+    known = {
+        row.ticket_id: (row.partition, row.offset)
+        for row in session.execute(select(Delivery).where(Delivery.ticket_id.in_(ids))).scalars()
+    }
+    copies, rows = set(), []
+    for position, (ticket_id, partition, offset) in enumerate(deliveries):
+        first = known.get(ticket_id)
+        if first is None:
+            known[ticket_id] = (partition, offset)
+            rows.append({"ticket_id": ticket_id, "partition": partition, "offset": offset})
+        elif first != (partition, offset):
+            copies.add(position)
+    if rows:
+        session.execute(insert(Delivery), rows)
+    return copies

@@ -1,5 +1,6 @@
 """A real Kafka broker and the four services as real processes, once per test run."""
 
+import os
 import socket
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from feedbackloop.devstack.config import StackSettings
 from feedbackloop.devstack.kafka import LocalKafka, create_topics
+from feedbackloop.devstack.postgres import LocalPostgres
 from feedbackloop.devstack.processes import Stack
 from feedbackloop.events import Envelope, InvalidEvent, decode
 from feedbackloop.events.topics import CORE_TOPICS
@@ -151,3 +153,35 @@ def metric(url: str, name: str, labels: dict[str, str]) -> float:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 return float(sample.value)
     return 0.0
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[LocalKafka]:
+    """A broker of its own with 6 partitions a topic, for runs that kill it or scale out."""
+    kafka = LocalKafka(
+        home=tmp_path / "kafka", pom=StackSettings().kafka_pom, port=free_port(),
+        controller_port=free_port(),
+    )  # fmt: skip
+    kafka.start(timeout=120)
+    create_topics(kafka.bootstrap, list(CORE_TOPICS), partitions=6)
+    yield kafka
+    kafka.stop()
+
+
+def fleet_env(bootstrap: str, postgres: LocalPostgres, name: str) -> dict[str, str]:
+    """The environment of a fleet on PostgreSQL stores (one database per service)."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "FEEDBACKLOOP_KAFKA_BOOTSTRAP": bootstrap,
+            "FEEDBACKLOOP_TOPIC_PARTITIONS": "6",
+            "FEEDBACKLOOP_ROUTER_MODEL_DIR": str(StackSettings().router_model_dir.resolve()),
+            "FEEDBACKLOOP_INTAKE_RATE_LIMIT_PER_MINUTE": "1000000",
+            "FEEDBACKLOOP_LOG_LEVEL": "INFO",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    for service in ("intake", "router", "followup"):
+        url = postgres.create_database(f"{name}_{service}")
+        env[f"FEEDBACKLOOP_{service.upper()}_DATABASE_URL"] = url
+    return env

@@ -128,3 +128,21 @@ def test_a_redelivered_triage_item_is_queued_once(sessions: sessionmaker[Session
     assert (first, second) == (True, False)
     with sessions() as session:
         assert len(service.list_open_triage(session=session, limit=10)) == 1
+
+
+def test_a_redelivered_batch_of_triage_items_is_queued_once(
+    sessions: sessionmaker[Session],
+) -> None:
+    items = [
+        factories.received(f"第{n}个说不清的情况", ticket_no=f"261122100{n:04d}") for n in range(3)
+    ]
+    batch = [(item, CANDIDATES, "normal") for item in items]
+    for _ in range(2):  # the router crashed after committing, and reads the batch again
+        with sessions.begin() as session:
+            service.create_triage_items(session=session, items=batch, now=datetime.now(UTC))
+    with sessions.begin() as session:  # the same item twice in one batch
+        again = factories.received("又一个说不清的情况", ticket_no="2611221009999")
+        twice = [(again, CANDIDATES, "normal")] * 2
+        service.create_triage_items(session=session, items=twice, now=datetime.now(UTC))
+    with sessions() as session:
+        assert len(service.list_open_triage(session=session, limit=10)) == 4

@@ -1,0 +1,89 @@
+"""Scale-out: two routers and two followups in one consumer group each share the partitions.
+
+Both replicas of each must do part of the work, and no item may be handled twice: one
+routing decision per item across the routers, one ticket opened per item across the
+followups, one record per item on the department queues. (That two replicas route faster
+than one is measured by `bench/router.py`, not asserted here.)
+"""
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+
+from feedbackloop.devstack.config import StackSettings
+from feedbackloop.devstack.fleet import Fleet
+from feedbackloop.devstack.kafka import LocalKafka
+from feedbackloop.devstack.postgres import LocalPostgres
+from feedbackloop.simulate.driver import replay
+from feedbackloop.simulate.plan import plan_day
+from services.intake.config import DEV_WECHAT_TOKEN
+from tests.integration.conftest import fleet_env, free_port, wait_for
+from tests.integration.ledger import queued, ticket_rows
+from tests.integration.test_chaos import assign_triage
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+
+ITEMS = 600
+
+
+def counter(url: str, name: str) -> float:
+    """A process metric summed over its labels."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name in (name, f"{name}_total")
+    )
+
+
+def test_two_routers_and_two_followups_share_the_work_and_handle_each_item_once(
+    broker: LocalKafka, postgres: LocalPostgres, router_model: None, tmp_path: Path
+) -> None:
+    env = fleet_env(broker.bootstrap, postgres, f"scale{free_port()}")
+    counts = {"intake": 1, "router": 2, "followup": 2, "metrics": 0}
+    fleet = Fleet(env=env, logs=tmp_path / "logs", counts=counts)
+    fleet.start()
+    try:
+        planned = plan_day(items=ITEMS, seed=11, data_dir=StackSettings().data_dir)
+        outcomes = asyncio.run(
+            replay(planned, intake_url=fleet.url("intake"), wechat_token=DEV_WECHAT_TOKEN,
+                   speed=None, concurrency=16)
+        )  # fmt: skip
+        accepted = {o.ticket_no for o in outcomes if o.status == "accepted"}
+        assert len(accepted) == ITEMS
+
+        routers = [fleet.url("router", i) for i in range(2)]
+        followups = [fleet.url("followup", i) for i in range(2)]
+        store = env["FEEDBACKLOOP_FOLLOWUP_DATABASE_URL"]
+        wait_for(lambda: set(ticket_rows(store)) >= accepted, timeout=180,
+                 what="a ticket for every item")  # fmt: skip
+        assigned = assign_triage(routers[0])
+        wait_for(lambda: set(queued(broker.bootstrap)) >= accepted, timeout=180,
+                 what="every item on a department queue")  # fmt: skip
+
+        # An operator's assignment is a second routing decision for a triaged ticket.
+        wait_for(
+            lambda: sum(counter(u, "feedbackloop_followup_routings_applied") for u in followups)
+            >= ITEMS + assigned,
+            timeout=120, what="followup to apply the operators' assignments",
+        )  # fmt: skip
+        routed = [counter(url, "feedbackloop_router_routed") for url in routers]
+        applied = [counter(url, "feedbackloop_followup_routings_applied") for url in followups]
+        queues, rows = queued(broker.bootstrap), ticket_rows(store)
+        print(f"routed per router {routed}, routings applied per followup {applied}")
+        assert all(n > 0 for n in routed), "a router got no partitions"
+        assert all(n > 0 for n in applied), "a followup got no partitions"
+        # Each item decided once by the agents (assignments are made through the API) ...
+        assert sum(routed) == ITEMS
+        # ... and each decision applied once.
+        assert sum(applied) == ITEMS + assigned
+        assert [n for n in accepted if queues[n] != 1 or rows[n] != 1] == []
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{fleet.log_tails()}") from exc
+    finally:
+        fleet.stop()
