@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from feedbackloop.devstack.config import StackSettings
+from feedbackloop.simulate.actors import Credentials, act
 from feedbackloop.simulate.driver import Outcome, replay
 from feedbackloop.simulate.plan import ANSWERS, CHANNELS, Mix, plan_day
 
@@ -43,6 +44,15 @@ def simulate(
     ),
     concurrency: int = typer.Option(32, min=1, max=1000, help="Requests in flight"),
     wechat_token: str = typer.Option(DEV_WECHAT_TOKEN, help="intake's WeChat token"),
+    followup: str | None = typer.Option(
+        None, help="Act out departments and surveys through this followup (needs --credentials)"
+    ),
+    credentials: Path | None = typer.Option(
+        None, help='JSON: {"operator": token, "departments": {code: token}}'
+    ),
+    act_speed: float = typer.Option(
+        86400.0, min=1, help="Speed-up of the departments' delays (86400: a day per second)"
+    ),
     data_dir: Path | None = typer.Option(None, help="Citizen messages [../shared/data]"),
 ) -> None:
     """Plan a day (channel mix, arrival curve, real texts and reply delays, survey answers)."""
@@ -66,6 +76,20 @@ def simulate(
                        speed=speed or None, concurrency=concurrency, on_outcome=seen)
             )  # fmt: skip
         outcomes = {o.n: o for o in result}
+    if followup and outcomes:
+        if credentials is None:
+            raise typer.BadParameter("--followup needs --credentials")
+        work = [
+            (item, outcomes[item.n].ticket_no or "")
+            for item in planned
+            if outcomes[item.n].status == "accepted"
+        ]
+        with console.status(f"departments and citizens at work ({len(work)} tickets) ..."):
+            acted = asyncio.run(
+                act(work, followup_url=followup, speed=act_speed,
+                    credentials=Credentials.from_json(json.loads(credentials.read_text())))
+            )  # fmt: skip
+        console.print(f"acted out through {followup}: {dict(acted)}")
     truth.parent.mkdir(parents=True, exist_ok=True)
     with truth.open("w", encoding="utf-8") as out:
         for item in planned:

@@ -81,6 +81,8 @@ class PlannedItem:
     #: Seconds after routing that the department accepts (签收), and then resolves (办结).
     accept_after: float
     resolve_after: float
+    #: The real department reply that took `resolve_after`, used as the resolution text.
+    reply: str
     survey: str
     solved: str
 
@@ -106,14 +108,15 @@ def _parse_time(text: str) -> datetime | None:
     return None
 
 
-def reply_delays(data_dir: Path) -> list[float]:
-    """Seconds from message to department reply, for every row where both times parse."""
+def reply_delays(data_dir: Path) -> list[tuple[float, str]]:
+    """(seconds from message to reply, the reply) for every row where both times parse."""
     delays = []
     with (data_dir / "messages_with_replies.csv").open(encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):
             asked, answered = _parse_time(row["time"]), _parse_time(row["reply_time"])
-            if asked and answered and answered >= asked:
-                delays.append((answered - asked).total_seconds())
+            reply = _BLANKS.sub(" ", row["reply"]).strip()[:2000]
+            if asked and answered and answered >= asked and reply:
+                delays.append(((answered - asked).total_seconds(), reply))
     if not delays:
         raise ValueError("messages_with_replies.csv has no usable time / reply_time pairs")
     return delays
@@ -139,7 +142,7 @@ def plan_day(
     planned = []
     for n, at in enumerate(arrival_times(items, rng)):
         title, text = rng.choice(texts)
-        resolve_after = rng.choice(delays)
+        resolve_after, reply = rng.choice(delays)
         answer = survey.draw(rng)
         planned.append(
             PlannedItem(
@@ -151,6 +154,7 @@ def plan_day(
                 key=f"sim-{seed}-{n:07d}",
                 accept_after=round(min(resolve_after * rng.uniform(0.05, 0.3), 86400.0), 1),
                 resolve_after=resolve_after,
+                reply=reply,
                 survey=answer,
                 solved=SOLVED[answer],
             )

@@ -38,8 +38,8 @@ def test_the_day_follows_the_channel_mix_the_curve_and_the_real_reply_delays() -
     assert hours[10] > 10 * hours[3]  # mid-morning is busy, the small hours are quiet
     assert abs(sum(HOURLY) - 1) < 1e-9
     assert [item.at for item in planned] == sorted(item.at for item in planned)
-    delays = set(reply_delays(DATA))
-    assert all(item.resolve_after in delays for item in planned)
+    replies = set(reply_delays(DATA))
+    assert all((item.resolve_after, item.reply) in replies for item in planned)
     assert all(0 <= item.accept_after <= min(item.resolve_after, 86400) for item in planned)
     texts = set(load_texts(DATA))
     assert all((item.title, item.text) in texts for item in planned[:500])
