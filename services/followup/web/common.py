@@ -1,0 +1,95 @@
+"""What every workbench page needs: the visitor's session and role, rendering, form errors."""
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, Request
+from pydantic import ValidationError
+
+from feedbackloop.web import visits
+from feedbackloop.web.pages import Pages
+from feedbackloop.web.sessions import SessionCookies
+from feedbackloop.web.visits import PageExit
+from services.followup import auth
+from services.followup.auth import Principal, Role
+from services.followup.deps import Followup, FollowupDep
+from services.followup.web import labels
+
+HOME = "/workbench"
+LOGIN = "/workbench/login"
+COOKIE = "feedbackloop_workbench"
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+@functools.cache
+def pages() -> Pages:
+    """The workbench templates (read the first time a page is shown)."""
+    made = Pages(TEMPLATES)
+    made.env.globals.update(labels.GLOBALS)
+    return made
+
+
+@dataclass
+class Visit(visits.Visit):
+    """A workbench page request: also the followup, and the credential that signed in."""
+
+    followup: Followup | None = None
+    principal: Principal | None = None
+
+    @property
+    def desk(self) -> Followup:
+        """The followup process."""
+        assert self.followup is not None
+        return self.followup
+
+    def require(self, *roles: Role) -> Principal:
+        """The signed-in caller; otherwise off to the sign-in page (or 403 for another role)."""
+        if self.principal is None:
+            raise PageExit(self.redirect(LOGIN))
+        if self.principal.role not in roles:
+            raise PageExit(self.problem(403, "没有权限", "您的账号不能使用这个页面。"))
+        return self.principal
+
+
+def _visit(request: Request, followup: FollowupDep) -> Visit:
+    cookies = SessionCookies(secret=followup.settings.session_secret, cookie_name=COOKIE)
+    session = cookies.read(request)
+    principal = None
+    credential_id = (session.user or {}).get("credential_id")
+    if isinstance(credential_id, str):
+        with followup.sessions() as db:
+            principal = auth.get_principal_by_id(session=db, credential_id=credential_id)
+    return Visit(
+        request=request, cookies=cookies, session=session, pages=pages(),
+        problem_template="workbench/problem.html", followup=followup, principal=principal,
+    )  # fmt: skip
+
+
+VisitDep = Annotated[Visit, Depends(_visit)]
+
+
+def field_errors(exc: ValidationError, labels: dict[str, str]) -> dict[str, str]:
+    """One Chinese message per form field from a pydantic validation error."""
+    errors: dict[str, str] = {}
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else "_"
+        label = labels.get(name, name)
+        context = error.get("ctx") or {}
+        kind = error["type"]
+        if kind == "string_too_short":
+            least = context.get("min_length", 1)
+            message = f"请填写{label}" if least <= 1 else f"请填写{label}，至少{least}个字"
+        elif kind == "string_too_long":
+            message = f"{label}不能超过{context.get('max_length')}个字"
+        elif kind in ("int_parsing", "int_type", "int_from_float", "missing"):
+            message = f"请填写{label}"
+        elif kind == "greater_than_equal":
+            message = f"{label}不能小于{context.get('ge')}"
+        elif kind == "less_than_equal":
+            message = f"{label}不能大于{context.get('le')}"
+        else:
+            message = f"{label}填写有误"
+        errors.setdefault(name, message)
+    return errors
