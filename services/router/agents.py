@@ -202,7 +202,7 @@ def register(
 
 
 def _remember(sessions: sessionmaker[Session], outcomes: list[Routed]) -> None:
-    """Store a batch's routing records and triage items in one transaction.
+    """Store a batch's routing records, triage items and hotspots in one transaction.
 
     It runs before the batch's records are published, so a redelivery after a crash finds
     the items remembered and queued.
@@ -230,6 +230,9 @@ def _remember(sessions: sessionmaker[Session], outcomes: list[Routed]) -> None:
             ],
             now=now,
         )  # fmt: skip
+        service.create_hotspots(
+            session=session, hotspots=[o.hotspot for o in routed if o.hotspot is not None]
+        )
 
 
 def register_returns(

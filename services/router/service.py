@@ -6,8 +6,8 @@ from datetime import datetime
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from feedbackloop.events import Candidate, Envelope, FeedbackReceived, encode
-from services.router.models import Correction, RoutingRecord, TriageItem
+from feedbackloop.events import Candidate, Envelope, FeedbackReceived, HotspotDetected, encode
+from services.router.models import Correction, HotspotRecord, RoutingRecord, TriageItem
 
 
 def create_triage_item(
@@ -159,3 +159,33 @@ def update_returned(
     record.tried = json.dumps(tried)
     record.returns = returns
     record.updated_at = now
+
+
+def create_hotspots(*, session: Session, hotspots: list[Envelope[HotspotDetected]]) -> None:
+    """Remember detected hotspots (one already remembered, a redelivery, is kept as it is)."""
+    for event in hotspots:
+        if session.get(HotspotRecord, event.id) is not None:
+            continue
+        data = event.data
+        session.add(
+            HotspotRecord(
+                event_id=event.id,
+                place=data.place,
+                category=data.category,
+                ticket_nos=json.dumps(data.ticket_nos),
+                window_hours=data.window_hours,
+                first_at=data.first_at,
+                last_at=data.last_at,
+            )
+        )
+
+
+def list_hotspots(*, session: Session, since: datetime, limit: int) -> list[HotspotRecord]:
+    """Hotspots whose latest item came after `since`, the latest first."""
+    stmt = (
+        select(HotspotRecord)
+        .where(HotspotRecord.last_at >= since)
+        .order_by(HotspotRecord.last_at.desc())
+        .limit(limit)
+    )
+    return list(session.execute(stmt).scalars())
