@@ -77,15 +77,16 @@ class SessionCookies:
             body = _unb64(body_text)
             valid = hmac.compare_digest(self._sign(body), signature)
             data = json.loads(body) if valid else None
-        except (ValueError, UnicodeDecodeError):
-            data = None
-        if not isinstance(data, dict) or int(data.get("e", 0)) < time.time():
+            expires = int(data["e"]) if isinstance(data, dict) else 0
+        except (ValueError, TypeError, KeyError, UnicodeDecodeError):
+            data, expires = None, 0
+        if not isinstance(data, dict) or expires < time.time():
             return self._new()
         user = data.get("u")
         return WebSession(
             nonce=str(data.get("n", "")),
             user=user if isinstance(user, dict) else None,
-            expires=int(data["e"]),
+            expires=expires,
         )
 
     def sign_in(self, user: dict[str, Any]) -> WebSession:

@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from feedbackloop.web import visits
+from feedbackloop.web.forms import clean, ticket_number
 from feedbackloop.web.pages import Pages, mount_static
 from feedbackloop.web.sessions import SessionCookies
 from feedbackloop.web.visits import PageExit, install_exit_handler
@@ -87,7 +88,7 @@ def login(
 ) -> Response:
     """Check the operator token; the name goes on every assignment made in this session."""
     visit.check_csrf(csrf)
-    name = name.strip()[:80]
+    name = clean(name, 80).strip()
     errors = {}
     if not name:
         errors["name"] = "请填写您的姓名或工号（分派记录会署这个名字）"
@@ -128,8 +129,8 @@ def triage(visit: VisitDep, done: str = "", ticket: str = "", department: str = 
     visit.require()
     departments = visit.request.app.state.table.departments
     flash = None
-    if done == "assigned" and ticket.isdigit() and department in departments:
-        flash = f"工单 {ticket[:20]} 已派给{departments[department]}"
+    if done == "assigned" and ticket_number(ticket) and department in departments:
+        flash = f"工单 {ticket} 已派给{departments[department]}"
     return _triage_page(visit, flash=flash)
 
 

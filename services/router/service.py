@@ -79,6 +79,8 @@ def list_open_triage(*, session: Session, limit: int) -> list[TriageItem]:
 
 def get_triage_item(*, session: Session, ticket_no: str) -> TriageItem | None:
     """A triage item by ticket number."""
+    if "\x00" in ticket_no:  # never in a ticket number; PostgreSQL refuses it in a query
+        return None
     stmt = select(TriageItem).where(TriageItem.ticket_no == ticket_no)
     return session.execute(stmt).scalar_one_or_none()
 

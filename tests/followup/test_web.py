@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -272,3 +273,46 @@ def test_signing_out_ends_the_session(desk: Desk) -> None:
     bye = desk.client.post("/workbench/logout", data={"csrf": csrf})
     assert "您已安全退出" in bye.text
     assert desk.client.get("/workbench", follow_redirects=False).status_code == 303
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_desk(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Desk]:
+    """A followup on SQLite and on PostgreSQL (which refuses NUL characters in text)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'followup.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    made = make_desk(url)
+    yield made
+    made.client.close()
+
+
+HOSTILE = ["\x00", "a\x00b", "<script>alert(1)</script>", "²", "‮evil", "😀" * 3000, "%00", " "]
+
+
+def test_hostile_form_input_never_gives_a_5xx(any_desk: Desk) -> None:
+    desk = any_desk
+    no = open_ticket(desk)
+    client = desk.client
+    form = client.get("/workbench/login")
+    for token in [*HOSTILE, "abc.\x00", "0" * 500]:
+        reply = client.post("/workbench/login", data={"token": token, "csrf": csrf_of(form.text)})
+        assert reply.status_code in (401, 422), token
+    csrf = sign_in(client, token_of(desk, "water"))
+    assert client.post(f"/workbench/tickets/{no}/accept", data={"csrf": csrf}).is_success
+    for value in HOSTILE:
+        for action in ("note", "reply", "extension", "return"):
+            data = {"csrf": csrf, "text": value, "reason": value, "working_days": value}
+            reply = client.post(f"/workbench/tickets/{no}/{action}", data=data)
+            assert reply.status_code < 500, (action, value, reply.status_code)
+        short = value[:300]  # URLs have their own length limits
+        assert client.get(f"/workbench/tickets/{quote(short, safe='')}").status_code < 500
+        for params in ({"state": short, "due": short}, {"done": "return", "ticket": short}):
+            assert client.get("/workbench", params=params).status_code == 200, params
+    for path in ("/api/v1/tickets/%00", f"{API}/tickets/%00", "/t/%00"):  # PostgreSQL too
+        assert client.get(path, headers=desk.headers["water"]).status_code == 404, path
+    page = client.get(f"/workbench/tickets/{no}").text
+    assert "<script>alert(1)</script>" not in page  # shown, escaped, never run
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    api = client.get(f"{API}/tickets/{no}", headers=desk.headers["water"]).json()
+    assert "ab" in [e["reason"] for e in api["timeline"]]  # NUL dropped from the note

@@ -152,3 +152,25 @@ def test_hotspots_are_remembered_once_and_listed(
     assert (spot["place"], spot["category"]) == ("银杏花园", "城乡建设")
     assert spot["ticket_nos"] == [i.data.ticket_no for i in items]
     assert http.get("/api/v1/hotspots", headers=OPERATOR).status_code == 401
+
+
+def test_hostile_input_is_a_4xx(http: TestClient) -> None:
+    form = http.get("/console/login")
+    signed = http.post(
+        "/console/login",
+        data={
+            "name": "王\x00芳\u202e",
+            "token": "operator-token-for-tests",
+            "csrf": csrf_of(form.text),
+        },
+    )
+    assert "王芳" in signed.text  # control characters dropped from the name
+    csrf = csrf_of(signed.text)
+    for number in ("%00", "<b>", "²" * 30):
+        reply = http.post(
+            f"/console/triage/{number}/assign", data={"csrf": csrf, "department_code": "civil"}
+        )
+        assert reply.status_code == 404, number
+    for params in ({"done": "assigned", "ticket": "²", "department": "civil"}, {"done": "<x>"}):
+        page = http.get("/console/triage", params=params)
+        assert page.status_code == 200 and "已派给" not in page.text

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, Request
-from pydantic import ValidationError
 
 from feedbackloop.web import visits
 from feedbackloop.web.pages import Pages
@@ -68,28 +67,3 @@ def _visit(request: Request, followup: FollowupDep) -> Visit:
 
 
 VisitDep = Annotated[Visit, Depends(_visit)]
-
-
-def field_errors(exc: ValidationError, labels: dict[str, str]) -> dict[str, str]:
-    """One Chinese message per form field from a pydantic validation error."""
-    errors: dict[str, str] = {}
-    for error in exc.errors():
-        name = str(error["loc"][0]) if error["loc"] else "_"
-        label = labels.get(name, name)
-        context = error.get("ctx") or {}
-        kind = error["type"]
-        if kind == "string_too_short":
-            least = context.get("min_length", 1)
-            message = f"请填写{label}" if least <= 1 else f"请填写{label}，至少{least}个字"
-        elif kind == "string_too_long":
-            message = f"{label}不能超过{context.get('max_length')}个字"
-        elif kind in ("int_parsing", "int_type", "int_from_float", "missing"):
-            message = f"请填写{label}"
-        elif kind == "greater_than_equal":
-            message = f"{label}不能小于{context.get('ge')}"
-        elif kind == "less_than_equal":
-            message = f"{label}不能大于{context.get('le')}"
-        else:
-            message = f"{label}填写有误"
-        errors.setdefault(name, message)
-    return errors

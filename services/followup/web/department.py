@@ -15,12 +15,13 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 
 from feedbackloop.events import TicketState
+from feedbackloop.web.forms import clean, field_errors, ticket_number
 from services.followup import views
 from services.followup.auth import Principal, Role
 from services.followup.deps import Followup
 from services.followup.schemas import ExtensionIn, ReasonIn, TextIn
 from services.followup.states import ALLOWED, STATE_LABELS, Action, IllegalTransition
-from services.followup.web.common import HOME, Visit, VisitDep, field_errors
+from services.followup.web.common import HOME, Visit, VisitDep
 
 router = APIRouter(include_in_schema=False)
 
@@ -61,11 +62,6 @@ STATE_FILTERS = {"": "全部未办结", "routed": "待签收", "accepted": "办�
 DUE_FILTERS = {"": "全部", "overdue": "已超时", "24": "24小时内到期", "72": "3天内到期"}
 
 
-def _number(ticket_no: str) -> str:
-    """A ticket number safe to put back into a page or URL."""
-    return ticket_no if ticket_no.isdigit() and len(ticket_no) <= 20 else ""
-
-
 @router.get(HOME)
 def queue(
     visit: VisitDep, state: str = "", due: str = "", done: str = "", ticket: str = ""
@@ -79,8 +75,8 @@ def queue(
         due_within_hours=float(due) if due.isdigit() else None, limit=200, offset=0,
     )  # fmt: skip
     flash = None
-    if done == "return" and _number(ticket):
-        flash = f"工单 {_number(ticket)} 已退回，正在改派其他承办单位"
+    if done == "return" and ticket_number(ticket):
+        flash = f"工单 {ticket} 已退回，正在改派其他承办单位"
     return visit.render(
         "workbench/queue.html", tickets=tickets, now=datetime.now(UTC), state=state, due=due,
         state_filters=STATE_FILTERS, due_filters=DUE_FILTERS, flash=flash,
@@ -143,7 +139,7 @@ def act_on_ticket(
     if act is None:
         return visit.problem(404, "没有这个操作", "请返回工单页面重新选择要办理的操作。")
     given = {"text": text, "reason": reason, "working_days": working_days}
-    values = {name: given[name][:5000] for name in act.fields}
+    values = {name: clean(given[name]) for name in act.fields}
     try:
         body = act.body.model_validate(values) if act.body is not None else None
     except ValidationError as exc:
@@ -157,5 +153,5 @@ def act_on_ticket(
             errors={"_": str(exc.detail)}, values=values,
         )  # fmt: skip
     if action == "return":  # the ticket leaves this department's hands
-        return visit.redirect(f"{HOME}?done=return&ticket={_number(ticket_no)}")
+        return visit.redirect(f"{HOME}?done=return&ticket={ticket_number(ticket_no)}")
     return visit.redirect(f"{HOME}/tickets/{ticket_no}?done={action}")

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, HTTPException
 from fastapi.responses import Response
 
+from feedbackloop.web.forms import ticket_number
 from services.followup import views
 from services.followup.auth import Role
 from services.followup.schemas import DecisionIn
@@ -23,7 +24,7 @@ def extensions(visit: VisitDep, done: str = "", ticket: str = "") -> Response:
     """Pending extension requests, oldest first, each with approve and reject buttons."""
     principal = visit.require(Role.OPERATOR, Role.SUPERVISOR)
     pending = views.list_extensions(visit.desk, principal)
-    number = ticket if ticket.isdigit() and len(ticket) <= 20 else ""
+    number = ticket_number(ticket)
     flash = DECIDED[done].format(number) if done in DECIDED and number else None
     return visit.render("workbench/extensions.html", pending=pending, flash=flash, error=None)
 
@@ -53,5 +54,4 @@ def decide(
             error=error,
         )  # fmt: skip
     done = "approved" if approve == "yes" else "rejected"
-    number = ticket_no if ticket_no.isdigit() else ""
-    return visit.redirect(f"{PAGE}?done={done}&ticket={number}")
+    return visit.redirect(f"{PAGE}?done={done}&ticket={ticket_number(ticket_no)}")
