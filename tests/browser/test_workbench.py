@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -38,8 +39,8 @@ class Workbench:
     def token(self, who: str) -> str:
         return self.desk.headers[who]["Authorization"].removeprefix("Bearer ")
 
-    def api(self, path: str, who: str = "water", **params: object) -> object:
-        reply = httpx.get(f"{self.url}{API}{path}", headers=self.desk.headers[who], params=params)  # type: ignore[arg-type]
+    def api(self, path: str, who: str = "water", **params: str) -> Any:
+        reply = httpx.get(f"{self.url}{API}{path}", headers=self.desk.headers[who], params=params)
         assert reply.status_code == 200, reply.text
         return reply.json()
 
@@ -63,7 +64,7 @@ def workbench(tmp_path: Path) -> Iterator[Workbench]:
 
 @pytest.fixture
 def context(browser: Browser) -> Iterator[BrowserContext]:
-    made = browser.new_context(viewport=DESKTOP, locale="zh-CN")  # type: ignore[arg-type]
+    made = browser.new_context(viewport=DESKTOP, locale="zh-CN")
     yield made
     made.close()
 
@@ -115,7 +116,7 @@ def test_a_department_signs_in_accepts_and_resolves_a_ticket(
     colours = [r.locator(".sla").evaluate("e => getComputedStyle(e).color") for r in rows.all()]
     assert len(set(colours)) == 3  # three states, three colours (and words)
     queue = workbench.api("/tickets")
-    assert [(t["ticket_no"], t["sla_state"]) for t in queue] == shown  # type: ignore[attr-defined]
+    assert [(t["ticket_no"], t["sla_state"]) for t in queue] == shown
     assert_every_control_is_labelled(page)
     screenshot(page, "workbench-queue-desktop")
 
@@ -125,7 +126,7 @@ def test_a_department_signs_in_accepts_and_resolves_a_ticket(
     expect(rows).to_have_count(1)
     expect(rows.first).to_have_attribute("data-ticket", late)
     overdue = workbench.api("/tickets", overdue="true")
-    assert [t["ticket_no"] for t in overdue] == [late]  # type: ignore[attr-defined]
+    assert [t["ticket_no"] for t in overdue] == [late]
     page.get_by_label("办结时限").select_option(label="全部")
     page.get_by_role("button", name="筛选").click()
     expect(rows).to_have_count(3)
@@ -147,8 +148,8 @@ def test_a_department_signs_in_accepts_and_resolves_a_ticket(
     expect(page.locator("#state")).to_have_text("办理中")
     expect(page.locator("#timeline li").last).to_contain_text("签收 · 承办单位 water")
     ticket = workbench.api(f"/tickets/{fresh}")
-    assert ticket["state"] == "accepted"  # type: ignore[index]
-    assert [(e["kind"], e["actor"]) for e in ticket["timeline"]][-1] == (  # type: ignore[index]
+    assert ticket["state"] == "accepted"
+    assert [(e["kind"], e["actor"]) for e in ticket["timeline"]][-1] == (
         "accepted", "department:water",
     )  # fmt: skip
 
@@ -160,14 +161,14 @@ def test_a_department_signs_in_accepts_and_resolves_a_ticket(
     resolve.get_by_role("button", name="办结").click()
     expect(page.locator("#resolve-text-error")).to_have_text("请填写办理结果")
     expect(page.get_by_label("办理结果")).to_have_attribute("aria-invalid", "true")
-    assert workbench.api(f"/tickets/{fresh}")["state"] == "accepted"  # type: ignore[index]
+    assert workbench.api(f"/tickets/{fresh}")["state"] == "accepted"
     page.get_by_label("办理结果").fill("已更换爆裂管段，恢复供水")
     resolve.get_by_role("button", name="办结").click()
     expect(page.get_by_role("status")).to_have_text("已办结，系统将邀请市民回访评价")
     expect(page.locator("#state")).to_have_text("已办结")
     ticket = workbench.api(f"/tickets/{fresh}")
-    assert (ticket["state"], ticket["reply"]) == ("resolved", "已更换爆裂管段，恢复供水")  # type: ignore[index]
-    assert ticket["sla_state"] is None  # type: ignore[index]
+    assert (ticket["state"], ticket["reply"]) == ("resolved", "已更换爆裂管段，恢复供水")
+    assert ticket["sla_state"] is None
     expect(page.locator("#action-resolve")).to_have_count(0)  # nothing left to do but notes
 
 
@@ -176,7 +177,7 @@ def test_the_workbench_works_on_a_phone_with_the_keyboard_alone(
 ) -> None:
     number = workbench.open_ticket(hours_ago=2)
     workbench.open_ticket(hours_ago=21)
-    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, locale="zh-CN")  # type: ignore[arg-type]
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, locale="zh-CN")
     page = context.new_page()
     page.goto(f"{workbench.url}/workbench/login")
     page.keyboard.press("Tab")
@@ -189,7 +190,8 @@ def test_the_workbench_works_on_a_phone_with_the_keyboard_alone(
     expect(page.get_by_role("heading", name="我的工单")).to_be_visible()
 
     # On a phone the table becomes one card per ticket: no header row, no sideways scrolling.
-    assert page.locator("thead").bounding_box()["x"] < 0  # type: ignore[index]
+    header = page.locator("thead").bounding_box()
+    assert header is not None and header["x"] < 0
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     screenshot(page, "workbench-queue-phone")
 
@@ -208,7 +210,7 @@ def test_the_workbench_works_on_a_phone_with_the_keyboard_alone(
     assert_focus_is_visible(page)
     page.keyboard.press("Enter")
     expect(page.locator("#state")).to_have_text("办理中")
-    assert workbench.api(f"/tickets/{number}")["state"] == "accepted"  # type: ignore[index]
+    assert workbench.api(f"/tickets/{number}")["state"] == "accepted"
     context.close()
 
 
@@ -233,7 +235,7 @@ def test_an_operator_approves_a_departments_extension_request(
     expect(clerk.get_by_role("status")).to_have_text("延期申请已提交，等待话务中心审批")
     before = workbench.api(f"/tickets/{number}")
 
-    desk = browser.new_context(viewport=DESKTOP, locale="zh-CN")  # type: ignore[arg-type]
+    desk = browser.new_context(viewport=DESKTOP, locale="zh-CN")
     operator = desk.new_page()
     sign_in(operator, workbench, "operator")
     expect(operator.get_by_role("heading", name="延期审批")).to_be_visible()
@@ -250,8 +252,8 @@ def test_an_operator_approves_a_departments_extension_request(
 
     assert workbench.api("/extensions", who="operator") == []
     after = workbench.api(f"/tickets/{number}")
-    assert after["due_at"] > before["due_at"]  # type: ignore[index]
-    assert after["timeline"][-1]["kind"] == "extended"  # type: ignore[index]
+    assert after["due_at"] > before["due_at"]
+    assert after["timeline"][-1]["kind"] == "extended"
     operator.goto(f"{workbench.url}/workbench/tickets/{number}")
     expect(operator.locator("#timeline li").last).to_contain_text("同意延期")
     desk.close()

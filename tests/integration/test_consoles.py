@@ -6,6 +6,7 @@ of items shows up as a hotspot. Each flow checks the page and then the JSON API.
 import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -26,7 +27,7 @@ API = "/api/v1/workbench"
 
 @pytest.fixture
 def context(browser: Browser) -> Iterator[BrowserContext]:
-    made = browser.new_context(viewport=DESKTOP, locale="zh-CN")  # type: ignore[arg-type]
+    made = browser.new_context(viewport=DESKTOP, locale="zh-CN")
     yield made
     made.close()
 
@@ -54,13 +55,13 @@ def workbench_sign_in(page: Page, followup: str, token: str) -> None:
     expect(page.locator(".who")).to_be_visible()
 
 
-def ticket_api(followup: str, ticket_no: str, token: str) -> dict[str, object] | None:
+def ticket_api(followup: str, ticket_no: str, token: str) -> Any:
     reply = httpx.get(
         f"{followup}{API}/tickets/{ticket_no}",
         headers={"Authorization": f"Bearer {token}"},
         timeout=5,
     )
-    return reply.json() if reply.status_code == 200 else None  # type: ignore[no-any-return]
+    return reply.json() if reply.status_code == 200 else None
 
 
 def test_a_triage_assignment_reaches_the_departments_queue_and_the_league_table(
@@ -116,7 +117,7 @@ def test_a_triage_assignment_reaches_the_departments_queue_and_the_league_table(
     assert accepted is not None and accepted["state"] == "accepted"
 
     # metrics counts the accept in time: the department's 响应率 in the league table.
-    def league_row() -> dict[str, object] | None:
+    def league_row() -> Any:
         reply = httpx.get(f"{metrics}/api/v1/rates", params={"sort": "response"}, timeout=5)
         if reply.status_code != 200:
             return None
@@ -156,21 +157,21 @@ def test_a_returned_ticket_is_rerouted_by_the_router(stack: Stack, context: Brow
     page.get_by_label("退单理由").fill("否")
     form.get_by_role("button", name="退单").click()
     expect(page.locator("#return-reason-error")).to_have_text("请填写退单理由，至少2个字")
-    assert ticket_api(followup, number, water)["state"] == "routed"  # type: ignore[index]
+    assert ticket_api(followup, number, water)["state"] == "routed"
     page.get_by_label("退单理由").fill("小区内部供水设施由物业负责，不属于市政供水管网")
     form.get_by_role("button", name="退单").click()
     expect(page.get_by_role("status").first).to_have_text(
         f"工单 {number} 已退回，正在改派其他承办单位"
     )
 
-    def rerouted() -> dict[str, object] | None:
+    def rerouted() -> Any:
         seen = ticket_api(followup, number, operator)
-        kinds = [e["kind"] for e in seen["timeline"]] if seen else []  # type: ignore[union-attr]
+        kinds = [e["kind"] for e in seen["timeline"]] if seen else []
         return seen if kinds[-2:] == ["returned", "rerouted"] else None
 
     ticket = wait_for(rerouted, what="the router to send the ticket on")
     assert ticket["department_code"] != "water"
-    returned = [e for e in ticket["timeline"] if e["kind"] == "returned"]  # type: ignore[union-attr]
+    returned = [e for e in ticket["timeline"] if e["kind"] == "returned"]
     assert returned[0]["actor"] == "department:water"
     assert returned[0]["reason"] == "小区内部供水设施由物业负责，不属于市政供水管网"
     assert ticket_api(followup, number, water) is None  # no longer water's to see
@@ -187,12 +188,12 @@ def test_a_burst_about_one_place_shows_as_a_hotspot(stack: Stack, context: Brows
         for _ in range(5)
     ]
 
-    def spot() -> dict[str, object] | None:
+    def spot() -> Any:
         found = httpx.get(f"{router}/api/v1/hotspots", headers=OPERATOR, timeout=5).json()
         return next((h for h in found if h["place"] == place), None)
 
     hotspot = wait_for(spot, what="the router to report the hotspot")
-    assert sorted(hotspot["ticket_nos"]) == sorted(numbers)  # type: ignore[arg-type]
+    assert sorted(hotspot["ticket_nos"]) == sorted(numbers)
 
     page = context.new_page()
     page.goto(f"{router}/console/login")
@@ -205,5 +206,5 @@ def test_a_burst_about_one_place_shows_as_a_hotspot(stack: Stack, context: Brows
     expect(row.locator("a")).to_have_count(5)
     expect(row.locator("a").first).to_have_attribute(
         "href",
-        f"{stack.services['followup'].url}/workbench/tickets/{hotspot['ticket_nos'][0]}",  # type: ignore[index]
+        f"{stack.services['followup'].url}/workbench/tickets/{hotspot['ticket_nos'][0]}",
     )
