@@ -1,9 +1,9 @@
 # feedbackloop — the two commands of the README's Quick start are `make up` and `make test`.
 # Both install what they need on a fresh machine: Debian packages (Java, Maven, PostgreSQL,
 # Prometheus for promtool, which checks and unit-tests deploy/prometheus/, a Chinese font for
-# `feedbackloop report --png`, docker-compose, whose `config` checks deploy/compose.yaml without a
-# Docker engine), the virtual environment at .venv, and the Kafka broker's jars (resolved by Maven
-# into ~/.m2).
+# `feedbackloop report --png`, Chromium for the browser tests driven by Playwright,
+# docker-compose, whose `config` checks deploy/compose.yaml without a Docker engine), the
+# virtual environment at .venv, and the Kafka broker's jars (resolved by Maven into ~/.m2).
 
 SHELL := /bin/bash
 VENV := .venv
@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed-stamp
 # PostgreSQL's server is checked by path: Debian keeps initdb off PATH.
 DEBIAN_DEPS := java=openjdk-17-jre-headless mvn=maven '/usr/lib/postgresql/*/bin/initdb=postgresql' \
 	promtool=prometheus '/usr/share/fonts/truetype/wqy/wqy-microhei.ttc=fonts-wqy-microhei' \
-	docker-compose=docker-compose
+	docker-compose=docker-compose chromium=chromium
 
 .PHONY: up demo test lint unit integration bench deps debian kafka-jars router-model clean
 

@@ -1,4 +1,5 @@
-"""Fixtures shared by the whole suite: a real PostgreSQL server, once per test run."""
+"""Fixtures shared by the whole suite: a real PostgreSQL server, once per test run, and
+Debian's Chromium driven by Playwright for the browser tests."""
 
 import re
 import socket
@@ -6,10 +7,14 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from feedbackloop.devstack.postgres import LocalPostgres
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 
 def _free_loopback_port() -> int:
@@ -37,3 +42,16 @@ def postgres_url(postgres: LocalPostgres, request: pytest.FixtureRequest) -> str
     """The SQLAlchemy URL of a new, empty database for this test alone."""
     prefix = re.sub(r"[^a-z0-9]+", "_", request.node.name.lower()).strip("_")[:40]
     return postgres.create_database(f"{prefix}_{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator["Browser"]:
+    """Debian's Chromium (never a downloaded one), headless, for one test module.
+
+    Module scope: while Playwright's sync API runs, the main thread has an event loop
+    running, which other tests' `asyncio.run` would trip over.
+    """
+    from tests.browser.support import launch_chromium
+
+    with launch_chromium() as chromium:
+        yield chromium

@@ -105,6 +105,10 @@ class Stack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        # The consoles link to each other's pages (triage on the router, approvals on
+        # followup, the league table on metrics).
+        for name in ("router", "followup", "metrics"):
+            env.setdefault(f"FEEDBACKLOOP_CONSOLE_{name.upper()}_URL", self.settings.url_of(name))
         env.update(self.extra_env)
         for name in SERVICES:
             env[f"FEEDBACKLOOP_{name.upper()}_PORT"] = str(self.settings.port_of(name))

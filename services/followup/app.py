@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from feedbackloop.events.topics import FEEDBACK_ROUTED, TICKET_EVENTS
 from feedbackloop.runtime.outbox import OutboxRelay
 from feedbackloop.runtime.streams import RawPublisher, create_stream_app, raw_topic
-from services.followup import agents, callback_views, notifications, pages, views
+from services.followup import agents, callback_views, notifications, pages, views, web
 from services.followup.config import Settings
 from services.followup.database import open_store
 from services.followup.deps import Followup, WakeFn
@@ -72,6 +72,7 @@ def create_api(followup: Followup, *, lifespan: Any = None) -> FastAPI:
     app.include_router(views.router)
     app.include_router(pages.router)
     app.include_router(callback_views.router)
+    web.install(app)
 
     @app.exception_handler(HTTPException)
     async def _http(_request: Request, exc: HTTPException) -> JSONResponse:

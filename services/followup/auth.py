@@ -90,6 +90,18 @@ def get_principal(*, session: Session, token: str) -> Principal | None:
         return None
     if not hmac.compare_digest(_hash(secret, credential.salt), credential.secret_hash):
         return None
+    return _principal(credential)
+
+
+def get_principal_by_id(*, session: Session, credential_id: str) -> Principal | None:
+    """The caller a signed-in browser session names, unless the credential was disabled since."""
+    credential = session.get(Credential, credential_id)
+    if credential is None or credential.disabled_at is not None:
+        return None
+    return _principal(credential)
+
+
+def _principal(credential: Credential) -> Principal:
     return Principal(
         credential_id=credential.id,
         name=credential.name,

@@ -8,12 +8,14 @@ restart, whatever came due meanwhile is found by `next_at <= now` and fires then
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.followup.calendar import WorkingCalendar
 from services.followup.models import Clock, Ticket
+from services.followup.service import OPEN_STATES
 from services.followup.sla import Limit, SlaBook
 
 LIMITS = ("response", "resolution")
@@ -180,3 +182,35 @@ def update_fired(*, clock: Clock, moment: str, now: datetime) -> None:
 def overdue_by(clock: Clock, now: datetime) -> timedelta:
     """How long past its deadline a clock is (zero if not)."""
     return max(now - clock.due_at, timedelta())
+
+
+class SlaState(StrEnum):
+    """Where an open ticket stands against its resolution deadline (办结时限)."""
+
+    ON_TIME = "on_time"  # before the 催办 warning moment
+    DUE_SOON = "due_soon"  # the warning moment (75% of the limit) has passed
+    OVERDUE = "overdue"  # the deadline has passed (超时)
+    PAUSED = "paused"  # the clock stands still while waiting on the citizen
+
+
+def list_resolution_clocks(*, session: Session, ticket_ids: list[str]) -> dict[str, Clock]:
+    """The running resolution clock of each of these tickets (tickets without one are left out)."""
+    if not ticket_ids:
+        return {}
+    stmt = select(Clock).where(
+        Clock.ticket_id.in_(ticket_ids), Clock.kind == "resolution", Clock.stopped_at.is_(None)
+    )
+    return {clock.ticket_id: clock for clock in session.execute(stmt).scalars()}
+
+
+def sla_state(*, ticket: Ticket, clock: Clock | None, now: datetime) -> SlaState | None:
+    """The SLA state of a ticket (None once it is no longer open)."""
+    if ticket.state not in OPEN_STATES:
+        return None
+    if clock is not None and clock.paused_at is not None:
+        return SlaState.PAUSED
+    if ticket.due_at <= now:
+        return SlaState.OVERDUE
+    if clock is not None and clock.warn_at is not None and clock.warn_at <= now:
+        return SlaState.DUE_SOON
+    return SlaState.ON_TIME

@@ -10,6 +10,7 @@ from services.followup.sla import DEFAULT_POLICIES
 
 # Development-only secrets: usable on a laptop, refused when FEEDBACKLOOP_ENV=production.
 DEV_SURVEY_SECRET = "dev-survey-secret-not-for-production"
+DEV_SESSION_SECRET = "dev-session-secret-not-for-production"
 #: The same development key as intake's: phone numbers sealed there are opened here.
 DEV_CONTACT_KEY = "ZGV2ZWxvcG1lbnQta2V5LW5vdC1mb3ItcHJvZHVjdGk="
 
@@ -51,6 +52,11 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="How often due clocks are looked for."
     )
     survey_secret: str = Field(default=DEV_SURVEY_SECRET, min_length=16)
+    session_secret: str = Field(
+        default=DEV_SESSION_SECRET,
+        min_length=16,
+        description="Signs the workbench pages' session cookies and CSRF tokens.",
+    )
     public_base_url: str = Field(
         default="http://127.0.0.1:8003",
         description="Where citizens reach the survey and status pages (for links in messages).",
@@ -82,6 +88,10 @@ class Settings(BaseSettings):
                         self.survey_secret == DEV_SURVEY_SECRET,
                     ),
                     ("FEEDBACKLOOP_CONTACT_KEY", self.contact_key == DEV_CONTACT_KEY),
+                    (
+                        "FEEDBACKLOOP_FOLLOWUP_SESSION_SECRET",
+                        self.session_secret == DEV_SESSION_SECRET,
+                    ),
                 )
                 if dev
             ]

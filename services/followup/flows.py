@@ -4,6 +4,7 @@ Each flow runs inside the caller's transaction: it checks the state machine, cha
 ticket, moves its clocks and records the events (audit trail and outbox) together.
 """
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -70,6 +71,14 @@ def apply_routing(
             title=item.title,
             text=item.text,
             address=item.location.address if item.location else None,
+            district=item.location.district if item.location else None,
+            latitude=item.location.lat if item.location else None,
+            longitude=item.location.lng if item.location else None,
+            attachments=json.dumps(
+                [a.model_dump(exclude_none=True) for a in item.attachments], ensure_ascii=False
+            )
+            if item.attachments
+            else None,
             received_at=item.received_at,
             due_at=item.received_at,
             policy="general",

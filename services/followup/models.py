@@ -36,6 +36,11 @@ class Ticket(Base):
     title: Mapped[str | None] = mapped_column(String(100))
     text: Mapped[str] = mapped_column(Text)
     address: Mapped[str | None] = mapped_column(String(200))
+    district: Mapped[str | None] = mapped_column(String(50), default=None)
+    latitude: Mapped[float | None] = mapped_column(Float, default=None)
+    longitude: Mapped[float | None] = mapped_column(Float, default=None)
+    #: Photos, voice notes and files the citizen sent: a JSON list of {kind, url, media_id}.
+    attachments: Mapped[str | None] = mapped_column(Text, default=None)
     state: Mapped[str] = mapped_column(String(16), index=True)
     priority: Mapped[str] = mapped_column(String(8))
     category: Mapped[str | None] = mapped_column(String(50))

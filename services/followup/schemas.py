@@ -1,13 +1,14 @@
 """Request and response bodies of followup's HTTP API."""
 
+import json
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session
 
 from feedbackloop.events import TicketState
-from services.followup import service
-from services.followup.models import Ticket
+from services.followup import clocks, service
+from services.followup.models import Clock, Ticket
 from services.followup.states import STATE_LABELS
 from services.followup.surveys import Satisfaction, Solved
 
@@ -80,6 +81,13 @@ class TicketOut(BaseModel):
     received_at: datetime
     due_at: datetime
     overdue: bool
+    sla_state: clocks.SlaState | None = Field(
+        default=None,
+        description="on_time, due_soon (past the 催办 warning), overdue, paused; null when done",
+    )
+    warn_at: datetime | None = Field(
+        default=None, description="When the 催办 warning of the resolution limit falls due"
+    )
 
 
 class PublicStep(BaseModel):
@@ -96,11 +104,31 @@ class PublicTicket(TicketOut):
     timeline: list[PublicStep]
 
 
+class AttachmentOut(BaseModel):
+    """A photo, voice note or file the citizen sent."""
+
+    kind: str = Field(description="image, voice, video or file")
+    url: str | None = None
+    media_id: str | None = Field(default=None, description="The channel's media id (WeChat)")
+
+
+class LocationOut(BaseModel):
+    """Where the problem is, as precisely as the channel told us."""
+
+    address: str | None
+    district: str | None
+    lat: float | None
+    lng: float | None
+
+
 class TicketDetail(TicketOut):
     """A ticket with the citizen's (masked) words and its timeline."""
 
     text: str
     address: str | None
+    location: LocationOut | None
+    attachments: list[AttachmentOut]
+    phone_masked: str | None = Field(description="The callback number, masked (138****5678)")
     channel: str
     policy: str
     reopen_count: int
@@ -108,8 +136,10 @@ class TicketDetail(TicketOut):
     timeline: list[TimelineEntry]
 
 
-def ticket_out(ticket: Ticket, now: datetime | None = None) -> TicketOut:
-    """A queue entry for a ticket."""
+def ticket_out(
+    ticket: Ticket, now: datetime | None = None, clock: Clock | None = None
+) -> TicketOut:
+    """A queue entry for a ticket (`clock`: its running resolution clock, if any)."""
     now = now or datetime.now(UTC)
     return TicketOut(
         ticket_no=ticket.ticket_no,
@@ -123,16 +153,34 @@ def ticket_out(ticket: Ticket, now: datetime | None = None) -> TicketOut:
         received_at=ticket.received_at,
         due_at=ticket.due_at,
         overdue=ticket.state in service.OPEN_STATES and ticket.due_at <= now,
+        sla_state=clocks.sla_state(ticket=ticket, clock=clock, now=now),
+        warn_at=clock.warn_at if clock is not None and clock.paused_at is None else None,
     )
+
+
+def _clock_of(session: Session, ticket: Ticket) -> Clock | None:
+    return clocks.list_resolution_clocks(session=session, ticket_ids=[ticket.id]).get(ticket.id)
+
+
+def _location(ticket: Ticket) -> LocationOut | None:
+    if not (ticket.address or ticket.district or ticket.latitude is not None):
+        return None
+    return LocationOut(
+        address=ticket.address, district=ticket.district, lat=ticket.latitude,
+        lng=ticket.longitude,
+    )  # fmt: skip
 
 
 def ticket_detail(session: Session, ticket: Ticket) -> TicketDetail:
     """The whole picture of a ticket for the department handling it."""
     timeline = service.get_timeline(session=session, ticket_id=ticket.id)
     return TicketDetail(
-        **ticket_out(ticket).model_dump(),
+        **ticket_out(ticket, clock=_clock_of(session, ticket)).model_dump(),
         text=ticket.text,
         address=ticket.address,
+        location=_location(ticket),
+        attachments=[AttachmentOut(**a) for a in json.loads(ticket.attachments or "[]")],
+        phone_masked=ticket.phone_masked,
         channel=ticket.channel,
         policy=ticket.policy,
         reopen_count=ticket.reopen_count,
@@ -158,7 +206,7 @@ def public_ticket(session: Session, ticket: Ticket) -> PublicTicket:
     """What the public status API shows of a ticket."""
     timeline = service.get_timeline(session=session, ticket_id=ticket.id)
     return PublicTicket(
-        **ticket_out(ticket).model_dump(),
+        **ticket_out(ticket, clock=_clock_of(session, ticket)).model_dump(),
         timeline=[
             PublicStep(kind=e.kind, actor=e.actor, occurred_at=e.occurred_at)
             for e in timeline

@@ -30,6 +30,8 @@ OPEN_STATES = ("triage", "routed", "accepted", "returned", "reopened")
 
 def get_ticket(*, session: Session, ticket_no: str) -> Ticket | None:
     """A ticket by the number the citizen knows."""
+    if "\x00" in ticket_no:  # never in a ticket number; PostgreSQL refuses it in a query
+        return None
     return session.execute(select(Ticket).where(Ticket.ticket_no == ticket_no)).scalar_one_or_none()
 
 
@@ -37,6 +39,8 @@ def get_ticket_for(
     *, session: Session, ticket_no: str, department_code: str | None, lock: bool = False
 ) -> Ticket | None:
     """A ticket by number, only if `department_code` (None: any department) handles it."""
+    if "\x00" in ticket_no:
+        return None
     stmt = select(Ticket).where(Ticket.ticket_no == ticket_no)
     if department_code is not None:
         stmt = stmt.where(Ticket.department_code == department_code)

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from sqlalchemy.orm import Session
 
-from services.followup import flows, service, surveys
+from services.followup import clocks, flows, service, surveys
 from services.followup.auth import Principal, Role
 from services.followup.deps import FollowupDep, PrincipalDep, require
 from services.followup.models import Ticket
@@ -96,7 +96,9 @@ def list_queue(
             session=session, department_code=principal.scope, states=state, overdue=overdue,
             due_within=due_within, now=_now(), limit=limit, offset=offset,
         )  # fmt: skip
-        return [ticket_out(t) for t in tickets]
+        now = _now()
+        running = clocks.list_resolution_clocks(session=session, ticket_ids=[t.id for t in tickets])
+        return [ticket_out(t, now, running.get(t.id)) for t in tickets]
 
 
 @router.get(TICKET, response_model=TicketDetail, summary="工单详情")

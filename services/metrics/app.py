@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from services.metrics import pages
 from services.metrics.config import Settings
 from services.metrics.fold import EventFold
 from services.metrics.reader import LogReader
@@ -26,6 +27,9 @@ def create_app(settings: Settings) -> FastAPI:
             reader.stop()
 
     app = FastAPI(title="feedbackloop metrics", version="1", lifespan=lifespan)
+    app.state.fold = fold
+    app.state.reader = reader
+    pages.install(app)
 
     @app.get("/healthz", summary="Liveness")
     def healthz() -> dict[str, object]:

@@ -60,6 +60,21 @@ SATISFACTION = {
 SOLVED = {"solved": "survey_solved", "partly": "survey_partly_solved", "not": "survey_not_solved"}
 
 
+@dataclass(frozen=True)
+class DepartmentRates:
+    """A department's 三率 (None where nothing has been counted yet) and what they count."""
+
+    department: str
+    name: str
+    response_rate: float | None
+    resolution_rate: float | None
+    satisfaction_rate: float | None
+    #: Assignments that were accepted in time or ran out of time (响应率's denominator).
+    assignments_due: int
+    #: Answered callback surveys (解决率's and 满意率's denominator).
+    surveys_answered: int
+
+
 @dataclass
 class OpenTicket:
     """What the fold remembers of one ticket while it is open."""
@@ -89,6 +104,8 @@ class EventFold:
         self.response = Tally[str]()
         self.response_due = Tally[str]()
         self.answers: dict[str, Tally[str]] = {}
+        #: Department code -> name, as the events last named it (for people, not for labels).
+        self.names: dict[str, str] = {}
         self.lag: float | None = None
         # The reader thread folds while the HTTP thread collects.
         self.lock = threading.Lock()
@@ -160,9 +177,34 @@ class EventFold:
             self.count("dead_letters")
         return True
 
+    def rates(self) -> list[DepartmentRates]:
+        """The 三率 of every department counted so far (formulas in this module's docstring)."""
+        with self.lock:
+            return self._department_rates()
+
+    def _department_rates(self) -> list[DepartmentRates]:
+        out = []
+        for department in sorted(set(self.response_due) | set(self.answers)):
+            due = self.response_due[department]
+            tally = self.answers.get(department, Tally())
+            answered = tally["answered"]
+            out.append(
+                DepartmentRates(
+                    department=department,
+                    name=self.names.get(department, department),
+                    response_rate=self.response[department] / due if due else None,
+                    resolution_rate=tally["solved"] / answered if answered else None,
+                    satisfaction_rate=tally["satisfied"] / answered if answered else None,
+                    assignments_due=due,
+                    surveys_answered=answered,
+                )
+            )
+        return out
+
     def _routed(self, data: FeedbackRouted) -> None:
         ticket_id = data.feedback.ticket_id
         department = data.department_code
+        self.names[department] = data.department_name
         self.count(METHOD_COUNTERS[data.method], department=department)
         if data.method is RoutingMethod.TRIAGE:
             self.triage.add(ticket_id)
@@ -174,6 +216,8 @@ class EventFold:
 
     def _ticket(self, data: TicketEvent) -> None:
         department = data.department_code or "none"
+        if data.department_code and data.department_name:
+            self.names[department] = data.department_name
         ticket = self.tickets.get(data.ticket_id)
         if ticket is None:
             ticket = OpenTicket(department, data.priority.value, "", data.received_at)
@@ -284,19 +328,20 @@ class _Gauges(Collector):
         response = GaugeMetricFamily(
             "feedbackloop_response_rate", "响应率 (0-1).", labels=["department"]
         )
-        for department, due in sorted(fold.response_due.items()):
-            if due:
-                response.add_metric([department], fold.response[department] / due)
         resolution = GaugeMetricFamily(
             "feedbackloop_resolution_rate", "解决率 (0-1).", labels=["department"]
         )
         satisfaction = GaugeMetricFamily(
             "feedbackloop_satisfaction_rate", "满意率 (0-1).", labels=["department"]
         )
-        for department, tally in sorted(fold.answers.items()):
-            if tally["answered"]:
-                resolution.add_metric([department], tally["solved"] / tally["answered"])
-                satisfaction.add_metric([department], tally["satisfied"] / tally["answered"])
+        for rates in fold._department_rates():
+            for family, value in (
+                (response, rates.response_rate),
+                (resolution, rates.resolution_rate),
+                (satisfaction, rates.satisfaction_rate),
+            ):
+                if value is not None:
+                    family.add_metric([rates.department], value)
         yield response
         yield resolution
         yield satisfaction

@@ -210,7 +210,8 @@ def register(
 def _remember(
     sessions: sessionmaker[Session], outcomes: list[Routed], places: list[tuple[int, int]]
 ) -> set[int]:
-    """Store a batch's deliveries, routing records and triage items in one transaction.
+    """Store a batch's deliveries, routing records, triage items and hotspots in one
+    transaction.
 
     Returns the positions of copies (items already routed from another offset), which are
     not published again. It runs before the batch's records are published, so a
@@ -253,6 +254,9 @@ def _remember(
             ],
             now=now,
         )  # fmt: skip
+        service.create_hotspots(
+            session=session, hotspots=[o.hotspot for o in routed if o.hotspot is not None]
+        )
     return copies
 
 

@@ -17,7 +17,7 @@ from feedbackloop.runtime.streams import (
     raw_topic,
     stream_lifespan,
 )
-from services.router import agents, views
+from services.router import agents, console, views
 from services.router.classifier import CategoryModel
 from services.router.config import Settings
 from services.router.hotspots import Detector
@@ -94,6 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.table = table
     app.state.publish = publisher
     app.include_router(views.router)
+    console.install(app)
 
     @app.exception_handler(HTTPException)
     async def _problem(_request: Request, exc: HTTPException) -> JSONResponse:

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import Integer, LargeBinary, String, Text
+from sqlalchemy import Float, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from feedbackloop.runtime.sql import UTCDateTime
@@ -67,3 +67,19 @@ class Delivery(Base):
     ticket_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     partition: Mapped[int] = mapped_column(Integer)
     offset: Mapped[int] = mapped_column(Integer)
+
+
+class HotspotRecord(Base):
+    """A burst of items about one place that the detector reported (for the operators' page)."""
+
+    __tablename__ = "hotspots"
+
+    #: The HotspotDetected event's id: a re-processed batch records it once.
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    place: Mapped[str] = mapped_column(String(100))
+    category: Mapped[str] = mapped_column(String(50))
+    #: JSON list of the burst's ticket numbers, oldest first.
+    ticket_nos: Mapped[str] = mapped_column(Text)
+    window_hours: Mapped[float] = mapped_column(Float)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

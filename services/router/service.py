@@ -6,8 +6,14 @@ from datetime import datetime
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from feedbackloop.events import Candidate, Envelope, FeedbackReceived, encode
-from services.router.models import Correction, Delivery, RoutingRecord, TriageItem
+from feedbackloop.events import Candidate, Envelope, FeedbackReceived, HotspotDetected, encode
+from services.router.models import (
+    Correction,
+    Delivery,
+    HotspotRecord,
+    RoutingRecord,
+    TriageItem,
+)
 
 
 def create_triage_item(
@@ -87,6 +93,8 @@ def list_open_triage(*, session: Session, limit: int) -> list[TriageItem]:
 
 def get_triage_item(*, session: Session, ticket_no: str) -> TriageItem | None:
     """A triage item by ticket number."""
+    if "\x00" in ticket_no:  # never in a ticket number; PostgreSQL refuses it in a query
+        return None
     stmt = select(TriageItem).where(TriageItem.ticket_no == ticket_no)
     return session.execute(stmt).scalar_one_or_none()
 
@@ -190,3 +198,33 @@ def create_deliveries(*, session: Session, deliveries: list[tuple[str, int, int]
     if rows:
         session.execute(insert(Delivery), rows)
     return copies
+
+
+def create_hotspots(*, session: Session, hotspots: list[Envelope[HotspotDetected]]) -> None:
+    """Remember detected hotspots (one already remembered, a redelivery, is kept as it is)."""
+    for event in hotspots:
+        if session.get(HotspotRecord, event.id) is not None:
+            continue
+        data = event.data
+        session.add(
+            HotspotRecord(
+                event_id=event.id,
+                place=data.place,
+                category=data.category,
+                ticket_nos=json.dumps(data.ticket_nos),
+                window_hours=data.window_hours,
+                first_at=data.first_at,
+                last_at=data.last_at,
+            )
+        )
+
+
+def list_hotspots(*, session: Session, since: datetime, limit: int) -> list[HotspotRecord]:
+    """Hotspots whose latest item came after `since`, the latest first."""
+    stmt = (
+        select(HotspotRecord)
+        .where(HotspotRecord.last_at >= since)
+        .order_by(HotspotRecord.last_at.desc())
+        .limit(limit)
+    )
+    return list(session.execute(stmt).scalars())

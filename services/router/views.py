@@ -1,7 +1,8 @@
 """The router's operator API: the triage queue (人工分派)."""
 
+import json
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
@@ -98,3 +99,37 @@ async def assign(ticket_no: str, body: AssignIn, request: Request) -> AssignOut:
         department_code=done.department_code,
         department_name=done.department_name,
     )
+
+
+class HotspotOut(BaseModel):
+    """A burst of items about one place."""
+
+    place: str
+    category: str
+    ticket_nos: list[str]
+    window_hours: float
+    first_at: datetime
+    last_at: datetime
+
+
+@router.get("/api/v1/hotspots", response_model=list[HotspotOut], dependencies=[OperatorDep])
+def list_hotspots(
+    request: Request,
+    days: Annotated[float, Query(gt=0, le=90)] = 7,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[HotspotOut]:
+    """热点 — bursts of items about one place in the last `days` days, the latest first."""
+    since = datetime.now(UTC) - timedelta(days=days)
+    with request.app.state.sessions() as session:
+        found = service.list_hotspots(session=session, since=since, limit=limit)
+        return [
+            HotspotOut(
+                place=h.place,
+                category=h.category,
+                ticket_nos=json.loads(h.ticket_nos),
+                window_hours=h.window_hours,
+                first_at=h.first_at,
+                last_at=h.last_at,
+            )
+            for h in found
+        ]

@@ -1,0 +1,157 @@
+"""The department's pages: its queue, a ticket, and the actions on it.
+
+Each action calls the workbench API's function for it (`services.followup.views`), so the
+state machine, roles and flows are exactly the API's; this module only turns forms into
+bodies, and the API's refusals into a page with the message next to the form.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, HTTPException
+from fastapi.responses import Response
+from pydantic import BaseModel, ValidationError
+
+from feedbackloop.events import TicketState
+from feedbackloop.web.forms import clean, field_errors, ticket_number
+from services.followup import views
+from services.followup.auth import Principal, Role
+from services.followup.deps import Followup
+from services.followup.schemas import ExtensionIn, ReasonIn, TextIn
+from services.followup.states import ALLOWED, STATE_LABELS, Action, IllegalTransition
+from services.followup.web.common import HOME, Visit, VisitDep
+
+router = APIRouter(include_in_schema=False)
+
+Call = Callable[[str, Any, Followup, Principal], Any]
+
+
+@dataclass(frozen=True)
+class Act:
+    """A form on the ticket page and the API function it calls."""
+
+    action: Action
+    title: str
+    done: str
+    call: Call
+    body: type[BaseModel] | None = None
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+ACTS: dict[str, Act] = {
+    "accept": Act(Action.ACCEPT, "签收", "已签收，请在办结时限内办理",
+                  lambda no, _b, f, p: views.accept(no, f, p)),
+    "note": Act(Action.NOTE, "添加备注", "备注已保存（市民看不到备注）",
+                lambda no, b, f, p: views.add_note(no, b, f, p), TextIn, {"text": "备注内容"}),
+    "reply": Act(Action.REPLY, "答复市民", "答复已发送给市民",
+                 lambda no, b, f, p: views.add_reply(no, b, f, p), TextIn, {"text": "答复内容"}),
+    "resolve": Act(Action.RESOLVE, "办结", "已办结，系统将邀请市民回访评价",
+                   lambda no, b, f, p: views.resolve(no, b, f, p), TextIn, {"text": "办理结果"}),
+    "return": Act(Action.RETURN, "退单", "工单已退回，正在改派其他承办单位",
+                  lambda no, b, f, p: views.return_ticket(no, b, f, p), ReasonIn,
+                  {"reason": "退单理由"}),
+    "extension": Act(Action.REQUEST_EXTENSION, "申请延期", "延期申请已提交，等待话务中心审批",
+                     lambda no, b, f, p: views.request_extension(no, b, f, p), ExtensionIn,
+                     {"working_days": "延长的工作日数", "reason": "申请理由"}),
+}  # fmt: skip
+
+#: Queue filters: state (empty: every open state) and deadline.
+STATE_FILTERS = {"": "全部未办结", "routed": "待签收", "accepted": "办理中", "reopened": "重新办理"}
+DUE_FILTERS = {"": "全部", "overdue": "已超时", "24": "24小时内到期", "72": "3天内到期"}
+
+
+@router.get(HOME)
+def queue(
+    visit: VisitDep, state: str = "", due: str = "", done: str = "", ticket: str = ""
+) -> Response:
+    """The queue, nearest deadline first, with its SLA states and filters."""
+    principal = visit.require(Role.DEPARTMENT, Role.OPERATOR, Role.SUPERVISOR)
+    state = state if state in STATE_FILTERS else ""
+    due = due if due in DUE_FILTERS else ""
+    tickets = views.list_queue(
+        visit.desk, principal, state=[state] if state else None, overdue=due == "overdue",
+        due_within_hours=float(due) if due.isdigit() else None, limit=200, offset=0,
+    )  # fmt: skip
+    flash = None
+    if done == "return" and ticket_number(ticket):
+        flash = f"工单 {ticket} 已退回，正在改派其他承办单位"
+    return visit.render(
+        "workbench/queue.html", tickets=tickets, now=datetime.now(UTC), state=state, due=due,
+        state_filters=STATE_FILTERS, due_filters=DUE_FILTERS, flash=flash,
+    )  # fmt: skip
+
+
+def _ticket_page(
+    visit: Visit,
+    ticket_no: str,
+    *,
+    status: int = 200,
+    flash: str | None = None,
+    form: str | None = None,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    assert visit.principal is not None
+    try:
+        ticket = views.get_ticket(ticket_no, visit.desk, visit.principal)
+    except HTTPException as exc:
+        return visit.problem(exc.status_code, "没有找到工单", str(exc.detail))
+    state = TicketState(ticket.state)
+    forms = {}
+    if visit.principal.role is Role.DEPARTMENT:
+        forms = {name: act for name, act in ACTS.items() if state in ALLOWED[act.action]}
+    alert = None
+    if form is not None and form not in forms:  # the state changed under the clerk's feet
+        refused = str(IllegalTransition(ACTS[form].action, state)) if form in ACTS else None
+        alert = (errors or {}).get("_") or refused
+    return visit.render(
+        "workbench/ticket.html", status=status, ticket=ticket, now=datetime.now(UTC),
+        state_label=STATE_LABELS[state], forms=forms, flash=flash, form=form,
+        errors=errors or {}, values=values or {}, alert=alert,
+    )  # fmt: skip
+
+
+@router.get(f"{HOME}/tickets/{{ticket_no}}")
+def ticket_page(ticket_no: str, visit: VisitDep, done: str = "") -> Response:
+    """A ticket: the citizen's words, attachments, location, timeline and the actions."""
+    visit.require(Role.DEPARTMENT, Role.OPERATOR, Role.SUPERVISOR)
+    act = ACTS.get(done)
+    return _ticket_page(visit, ticket_no[:20], flash=act.done if act else None)
+
+
+@router.post(f"{HOME}/tickets/{{ticket_no}}/{{action}}")
+def act_on_ticket(
+    ticket_no: str,
+    action: str,
+    visit: VisitDep,
+    csrf: Annotated[str, Form()] = "",
+    text: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+    working_days: Annotated[str, Form()] = "",
+) -> Response:
+    """Run one action; on success back to the ticket, otherwise the form with its errors."""
+    principal = visit.require(Role.DEPARTMENT)
+    visit.check_csrf(csrf)
+    ticket_no = ticket_no[:20]
+    act = ACTS.get(action)
+    if act is None:
+        return visit.problem(404, "没有这个操作", "请返回工单页面重新选择要办理的操作。")
+    given = {"text": text, "reason": reason, "working_days": working_days}
+    values = {name: clean(given[name]) for name in act.fields}
+    try:
+        body = act.body.model_validate(values) if act.body is not None else None
+    except ValidationError as exc:
+        errors = field_errors(exc, act.fields)
+        return _ticket_page(visit, ticket_no, status=422, form=action, errors=errors, values=values)
+    try:
+        act.call(ticket_no, body, visit.desk, principal)
+    except HTTPException as exc:
+        return _ticket_page(
+            visit, ticket_no, status=exc.status_code, form=action,
+            errors={"_": str(exc.detail)}, values=values,
+        )  # fmt: skip
+    if action == "return":  # the ticket leaves this department's hands
+        return visit.redirect(f"{HOME}?done=return&ticket={ticket_number(ticket_no)}")
+    return visit.redirect(f"{HOME}/tickets/{ticket_no}?done={action}")
