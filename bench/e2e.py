@@ -214,6 +214,7 @@ def run(args: argparse.Namespace, state: Path) -> dict[str, object]:
         ),
         "items": args.items,
         "accepted": accepted,
+        "refused": [o.error for o in outcomes if o.status != "accepted"][:5],
         "channels": dict(Counter(o.channel for o in outcomes)),
         "all_accepted_seconds": round(accepted_seconds, 1),
         "all_routed_seconds": round(routed_seconds, 1),

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 _TICKET_NO = re.compile(r"\d{13,}")
 HOTLINE_BATCH = 200
+WECHAT_CHARS = 4000
 _RETRYABLE = {429, 500, 502, 503, 504}
 
 
@@ -92,7 +93,9 @@ class IntakeClient:
     async def wechat(self, item: PlannedItem, *, created: int) -> tuple[str, int]:
         """Push as WeChat would (a retry carries the same MsgId and CreateTime)."""
         digest = hashlib.sha256(item.key.encode()).hexdigest()
-        content = f"{item.title}\n{item.text}" if item.title else item.text
+        # A WeChat message carries at most intake's 4000 characters; longer letters are cut
+        # as a citizen would shorten them.
+        content = (f"{item.title}\n{item.text}" if item.title else item.text)[:WECHAT_CHARS]
         xml = (
             "<xml><ToUserName><![CDATA[gh_12345]]></ToUserName>"
             f"<FromUserName><![CDATA[oSim{digest[:24]}]]></FromUserName>"
