@@ -58,6 +58,7 @@ test: deps lint
 bench: deps
 	$(BIN)/python -m bench.intake
 	$(BIN)/python -m bench.router
+	$(BIN)/python -m bench.e2e
 	$(BIN)/python -m bench.report
 
 clean:
