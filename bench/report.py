@@ -8,6 +8,17 @@ RESULTS = ROOT / "bench" / "results"
 SKIP = {"benchmark", "what", "machine"}
 
 
+def _rows(result: dict[str, object], prefix: str = "") -> list[tuple[str, object]]:
+    """(measure, value) pairs, nested results flattened as `outer.inner`."""
+    rows: list[tuple[str, object]] = []
+    for key, value in result.items():
+        if isinstance(value, dict) and value:
+            rows += _rows(value, f"{prefix}{key}.")
+        else:
+            rows.append((f"{prefix}{key}", value))
+    return rows
+
+
 def main() -> None:
     lines = [
         "# Benchmarks",
@@ -27,7 +38,8 @@ def main() -> None:
             "| measure | value |",
             "|---|---|",
         ]
-        lines += [f"| {key} | {value} |" for key, value in result.items() if key not in SKIP]
+        shown = {key: value for key, value in result.items() if key not in SKIP}
+        lines += [f"| {key} | {value} |" for key, value in _rows(shown)]
         lines += [
             "",
             f"Machine: {machine.get('cpu')}, {machine.get('cores')} cores, "

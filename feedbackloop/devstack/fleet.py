@@ -6,6 +6,7 @@ resident memory from /proc.
 """
 
 import os
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +20,6 @@ _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 def free_port() -> int:
     """A free TCP port on the loopback interface."""
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
