@@ -4,7 +4,6 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,11 +11,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from feedbackloop.devstack.config import StackSettings
-from feedbackloop.devstack.kafka import LocalKafka, create_topics
+from feedbackloop.devstack.kafka import LocalKafka
 from feedbackloop.devstack.processes import ServiceProcess, Stack
 from feedbackloop.events import Envelope, TicketEvent
-from feedbackloop.events.topics import CORE_TOPICS, TICKET_EVENTS
+from feedbackloop.events.topics import TICKET_EVENTS
 from services.followup import auth, flows, service, surveys
 from services.followup.auth import Role
 from services.followup.config import DEV_SURVEY_SECRET
@@ -134,23 +132,11 @@ def find_ticket_id(store_url: str, ticket_no: str) -> str:
         return ticket.id
 
 
-@pytest.fixture
-def own_kafka(tmp_path: Path) -> Iterator[LocalKafka]:
-    """A broker of its own: these tickets' events must not reach the shared stack's metrics."""
-    broker = LocalKafka(
-        home=tmp_path / "kafka", pom=StackSettings().kafka_pom, port=free_port(),
-        controller_port=free_port(),
-    )  # fmt: skip
-    broker.start(timeout=120)
-    create_topics(broker.bootstrap, list(CORE_TOPICS), partitions=3)
-    yield broker
-    broker.stop()
-
-
 def test_clocks_that_came_due_while_followup_was_killed_fire_once_after_restart(
-    own_kafka: LocalKafka, tmp_path: Path
+    broker: LocalKafka, tmp_path: Path
 ) -> None:
-    kafka = own_kafka
+    # A broker of its own: these tickets' events must not reach the shared stack's metrics.
+    kafka = broker
     policies = HERE / "sla-seconds.yaml"
     store_url = f"sqlite:///{tmp_path / 'followup.db'}"
     sessions = open_store(store_url)
