@@ -6,7 +6,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, TypeDecorator, create_engine, event
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Engine,
+    MetaData,
+    TypeDecorator,
+    create_engine,
+    event,
+    text,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -42,8 +51,24 @@ def create_store(database_url: str, metadata: MetaData | None = None) -> session
     else:
         engine = create_engine(url, pool_pre_ping=True)
     if metadata is not None:
-        metadata.create_all(engine)
+        with engine.begin() as connection:
+            lock_schema(connection)
+            metadata.create_all(connection)
     return sessionmaker(engine, expire_on_commit=False)
+
+
+#: Key of the PostgreSQL advisory lock held while a schema is created or migrated.
+_SCHEMA_LOCK = 0x66656564  # "feed"
+
+
+def lock_schema(connection: Connection) -> None:
+    """Make replicas starting together on one PostgreSQL database create its schema in turn.
+
+    Without it both see an empty database and both create the same tables (or Alembic's
+    version table), and one fails. The lock ends with the connection's transaction.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
 
 
 def engine_of(factory: sessionmaker[Session]) -> Engine:

@@ -6,7 +6,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.orm import Session, sessionmaker
 
-from feedbackloop.runtime.sql import create_store, engine_of
+from feedbackloop.runtime.sql import create_store, engine_of, lock_schema
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -23,6 +23,7 @@ def open_store(database_url: str) -> sessionmaker[Session]:
     sessions = create_store(database_url)
     config = alembic_config()
     with engine_of(sessions).begin() as connection:
+        lock_schema(connection)
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
     return sessions
