@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from feedbackloop.events.envelope import Envelope
+from feedbackloop.events.envelope import Envelope, envelope_type
 from feedbackloop.events.feedback import FeedbackReceived, FeedbackRouted, HotspotDetected
 from feedbackloop.events.tickets import DeadLetter, TicketEvent
 
@@ -44,6 +44,6 @@ def decode(raw: bytes | str | None, *, expect: type[BaseModel] | None = None) ->
     if expect is not None and model is not expect:
         raise InvalidEvent(f"expected {expect.EVENT_TYPE}, got {event_type}")  # type: ignore[attr-defined]
     try:
-        return Envelope[model].model_validate(value)  # type: ignore[valid-type]
+        return envelope_type(model).model_validate(value)
     except ValidationError as exc:
         raise InvalidEvent(f"invalid {event_type}: {exc.errors(include_url=False)}") from exc

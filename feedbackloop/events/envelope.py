@@ -1,5 +1,6 @@
 """The CloudEvents-style envelope every event travels in."""
 
+import functools
 import uuid
 from datetime import UTC, datetime
 from typing import Generic, Literal, TypeVar
@@ -37,6 +38,16 @@ class Envelope(BaseModel, Generic[DataT]):
     data: DataT = Field(description="The payload; its model is chosen by `type`.")
 
 
+@functools.cache
+def envelope_type(model: type[DataT]) -> type[Envelope[DataT]]:
+    """The envelope class for one payload model.
+
+    Made once per model: pydantic looks a parametrised class up by a key it computes on
+    every `Envelope[...]`, which cost more than validating the envelope.
+    """
+    return Envelope[model]  # type: ignore[valid-type]
+
+
 def new_event(
     *,
     data: DataT,
@@ -46,7 +57,7 @@ def new_event(
     time: datetime | None = None,
 ) -> Envelope[DataT]:
     """Wrap a payload in an envelope, with a fresh id unless one is given."""
-    return Envelope[DataT](
+    return envelope_type(type(data))(
         id=event_id or str(uuid.uuid4()),
         type=data.EVENT_TYPE,  # type: ignore[attr-defined]
         source=source,

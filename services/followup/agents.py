@@ -2,7 +2,7 @@
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from feedbackloop.events import FeedbackRouted, InvalidEvent, decode
-from feedbackloop.runtime.streams import publish_dead_letter
+from feedbackloop.runtime.streams import Publish, publish_dead_letter
 from services.followup import flows
 from services.followup.metrics import Tally
 from services.followup.states import IllegalTransition
@@ -19,7 +19,6 @@ from services.followup.states import IllegalTransition
 log = logging.getLogger(__name__)
 
 #: Sends one record: (topic, key, value).
-Publish = Callable[[str, str, bytes], Awaitable[Any]]
 
 
 def open_ticket(*, sessions: sessionmaker[Session], desk: flows.Desk, raw: bytes) -> bool:

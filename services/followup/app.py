@@ -48,9 +48,6 @@ def create_faust_app(
         settings.app_id,
         bootstrap=settings.kafka_bootstrap,
         partitions=settings.topic_partitions,
-        # The effect is a database write, idempotent by event id, and the events it causes
-        # leave through the outbox; Kafka transactions would cover neither.
-        guarantee="at_least_once",
     )
     publisher = RawPublisher(app, partitions=settings.topic_partitions)
     agents.register(

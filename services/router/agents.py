@@ -2,7 +2,6 @@
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,18 +28,15 @@ from feedbackloop.events.topics import (
     FEEDBACK_ROUTED,
     queue_topic,
 )
-from feedbackloop.runtime.streams import commit_processed, publish_dead_letter
+from feedbackloop.runtime.streams import Publish, commit_processed, delivered, publish_dead_letter
 from services.router import flows, service
-from services.router.hotspots import Detector, Hotspot, Observation
+from services.router.hotspots import Detector, Hotspot, Observation, fingerprints_of
 from services.router.metrics import RouterMetrics
 from services.router.rules import Classifier, RuleTable, decide, text_of
 
 log = logging.getLogger(__name__)
 
 SOURCE = "/router"
-
-#: Sends one record: (topic, key, value).
-Publish = Callable[[str, str, bytes], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
@@ -76,27 +72,30 @@ def route_batch(
             outcomes.append(Routed(raw=raw))
         except InvalidEvent as exc:
             outcomes.append(Routed(raw=raw, error=str(exc)))
+    texts = [text_of(received.data) for _, received in good]
     try:
         # The whole ranking is kept: a returned item goes to the next department on it.
-        rankings = classifier.rank([text_of(received.data) for _, received in good], 20)
+        rankings = classifier.rank(texts, 20)
     except Exception as exc:  # a model failure parks the batch, it does not stop routing
         reason = f"model failed: {type(exc).__name__}: {exc}"
         for index, _ in good:
             outcomes[index] = Routed(raw=outcomes[index].raw, error=reason)
         return outcomes
+    fingerprints = fingerprints_of(texts) if detector is not None else None
     now = datetime.now(UTC)
-    for (index, received), ranked in zip(good, rankings, strict=True):
+    for position, ((index, received), ranked) in enumerate(zip(good, rankings, strict=True)):
         item = received.data
         decision = decide(table=table, item=item, ranked=ranked, threshold=threshold)
         seen = (
             detector.observe(
                 ticket_id=item.ticket_id,
                 ticket_no=item.ticket_no,
-                text=text_of(item),
+                text=texts[position],
                 category=decision.category,
                 at=item.received_at,
+                fingerprint=fingerprints[position],
             )
-            if detector is not None
+            if detector is not None and fingerprints is not None
             else Observation()
         )
         routed = FeedbackRouted(
@@ -177,6 +176,7 @@ def register(
             if sessions is not None:
                 places = [(e.message.partition, e.message.offset) for e in events]
                 copies = await asyncio.to_thread(_remember, sessions, outcomes, places)
+            receipts = []
             for position, (event, outcome) in enumerate(zip(events, outcomes, strict=True)):
                 if position in copies:
                     metrics.copies_dropped.inc()
@@ -192,17 +192,23 @@ def register(
                     continue
                 decision = outcome.routed.data
                 wire = encode(outcome.routed)
-                await publish(FEEDBACK_ROUTED, outcome.routed.subject, wire)
-                await publish(queue_topic(decision.department_code), outcome.routed.subject, wire)
+                receipts.append(await publish(FEEDBACK_ROUTED, outcome.routed.subject, wire))
+                receipts.append(
+                    await publish(
+                        queue_topic(decision.department_code), outcome.routed.subject, wire
+                    )
+                )
                 metrics.routed.labels(
                     department=decision.department_code, method=decision.method.value
                 ).inc()
                 if outcome.hotspot is not None:
                     log.warning("hotspot: %s", outcome.hotspot.data.place)
-                    await publish(
-                        FEEDBACK_HOTSPOTS, outcome.hotspot.subject, encode(outcome.hotspot)
+                    receipts.append(
+                        await publish(
+                            FEEDBACK_HOTSPOTS, outcome.hotspot.subject, encode(outcome.hotspot)
+                        )
                     )
-            await commit_processed(app, stream, events)
+            await commit_processed(app, stream, events, receipts)
 
     return route
 
@@ -289,9 +295,14 @@ def register_returns(
             wire = encode(plan.routed)
             # Published before the record is updated: after a crash in between, the same
             # plan (and event id) is made again and consumers drop the copy.
-            await publish(FEEDBACK_ROUTED, plan.routed.subject, wire)
-            await publish(queue_topic(plan.routed.data.department_code), plan.routed.subject, wire)
+            receipts = [
+                await publish(FEEDBACK_ROUTED, plan.routed.subject, wire),
+                await publish(
+                    queue_topic(plan.routed.data.department_code), plan.routed.subject, wire
+                ),
+            ]
+            await delivered(receipts)
             await asyncio.to_thread(flows.commit_return, sessions=sessions, plan=plan)
-            await commit_processed(app, stream, [event])
+            await commit_processed(app, stream, [event], [])
 
     return returns

@@ -38,7 +38,6 @@ def create_faust_app(
         "feedbackloop-router",
         bootstrap=settings.kafka_bootstrap,
         partitions=settings.topic_partitions,
-        guarantee=settings.processing_guarantee,
     )
     publisher = RawPublisher(app, partitions=settings.topic_partitions)
     source = raw_topic(app, FEEDBACK_RECEIVED)

@@ -71,9 +71,12 @@ class CategoryModel:
             return []
         probabilities = self.predict_proba(texts)
         orders = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+        # Whole arrays to Python lists at once: per-element float() was a tenth of routing.
+        odds = np.take_along_axis(probabilities, orders, axis=1).tolist()
+        names = np.asarray(self.labels, dtype=object)[orders].tolist()
         return [
-            [(self.labels[i], float(row[i])) for i in order]
-            for row, order in zip(probabilities, orders, strict=True)
+            list(zip(row_names, row_odds, strict=True))
+            for row_names, row_odds in zip(names, odds, strict=True)
         ]
 
     def top(self, text: str, k: int = 3) -> list[tuple[str, float]]:

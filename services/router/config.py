@@ -38,7 +38,6 @@ class Settings(BaseSettings):
     confidence_threshold: float | None = Field(
         default=None, ge=0, le=1, description="Overrides the threshold chosen at training."
     )
-    processing_guarantee: Literal["exactly_once", "at_least_once"] = "exactly_once"
     database_url: str = "sqlite:///.var/router.db"
     operator_token: str = Field(
         default=DEV_OPERATOR_TOKEN, description="Bearer token of the 12345 centre's operators."

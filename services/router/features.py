@@ -34,6 +34,13 @@ def ngram_keys(text: str, longest: int) -> np.ndarray:
     return np.concatenate(keys) if keys else np.zeros(0, dtype=np.uint64)
 
 
+def trigram_keys(codes: np.ndarray) -> np.ndarray:
+    """The keys `ngram_keys` gives the 3-grams of a run of code points (uint64), in order."""
+    with np.errstate(over="ignore"):
+        rolling = (codes[:-2] * _PRIME + codes[1:-1]) * _PRIME + codes[2:]
+        return rolling * _SPREAD + np.uint64(3)
+
+
 class KeyIndex:
     """A hash table from 64-bit keys to their positions in a key array, at most half full."""
 

@@ -1,10 +1,8 @@
 """Multi-step actions of the router: an operator assigning a triaged item."""
 
 import json
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,10 +19,9 @@ from feedbackloop.events import (
     new_event,
 )
 from feedbackloop.events.topics import FEEDBACK_ROUTED, queue_topic
+from feedbackloop.runtime.streams import Publish, delivered
 from services.router import service
 from services.router.rules import RuleTable, candidates_for
-
-Publish = Callable[[str, str, bytes], Awaitable[Any]]
 
 
 class AssignError(Exception):
@@ -93,8 +90,14 @@ async def assign(
         event_id=deterministic_event_id(received.id, f"assign:{department_code}"),
     )
     raw = encode(event)
-    await publish(FEEDBACK_ROUTED, received.data.ticket_id, raw)
-    await publish(queue_topic(department_code), received.data.ticket_id, raw)
+    # Recorded as assigned only once the broker has both records; a failed send leaves the
+    # item in the queue, and the operator's retry makes the same event (same id) again.
+    await delivered(
+        [
+            await publish(FEEDBACK_ROUTED, received.data.ticket_id, raw),
+            await publish(queue_topic(department_code), received.data.ticket_id, raw),
+        ]
+    )
     with sessions.begin() as session:
         item = service.get_triage_item(session=session, ticket_no=ticket_no)
         assert item is not None

@@ -16,10 +16,11 @@ import re
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import numpy as np
 
-from services.router.features import ngram_keys
+from services.router.features import ngram_keys, trigram_keys
 
 PERMUTATIONS = 64
 SIGNATURE_CHARS = 300
@@ -61,13 +62,80 @@ _A = _random.integers(0, 2**63, size=PERMUTATIONS, dtype=np.uint64) * np.uint64(
 _B = _random.integers(0, 2**63, size=PERMUTATIONS, dtype=np.uint64)
 
 
+def _letters(text: str) -> str:
+    # Copies and near-copies share their beginning; reading further only costs time.
+    return _NOT_TEXT.sub("", text[:SIGNATURE_CHARS]) or text[:SIGNATURE_CHARS] or " "
+
+
+def _minhash(keys: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        hashed = np.multiply.outer(keys * _MIX, _A)
+    hashed += _B  # in place: the matrix is the biggest thing a batch allocates
+    hashed >>= np.uint64(32)
+    return hashed
+
+
 def signature_of(text: str) -> np.ndarray:
     """The MinHash signature of a text's character 3-grams (letters and digits only)."""
-    # Copies and near-copies share their beginning; reading further only costs time.
-    letters = _NOT_TEXT.sub("", text[:SIGNATURE_CHARS]) or text[:SIGNATURE_CHARS] or " "
+    letters = _letters(text)
+    # A text of fewer than three letters stands for itself by its longest n-gram.
+    keys = ngram_keys(letters, 3)[-max(len(letters) - 2, 1) :]
+    return _minhash(np.unique(keys)).min(axis=0)
+
+
+#: Texts hashed together; bounds the (3-grams x permutations) matrix to about 10 MB.
+_CHUNK = 64
+
+
+def signatures_of(texts: list[str]) -> np.ndarray:
+    """`signature_of` for many texts at once (one row each): a few numpy calls per chunk
+    instead of per text, which is most of what a signature costs."""
+    rows = np.empty((len(texts), PERMUTATIONS), dtype=np.uint64)
+    for start in range(0, len(texts), _CHUNK):
+        chunk = [_letters(text) for text in texts[start : start + _CHUNK]]
+        if min(len(letters) for letters in chunk) < 3:
+            rows[start : start + len(chunk)] = [signature_of(letters) for letters in chunk]
+            continue
+        codes = np.frombuffer("".join(chunk).encode("utf-32-le"), dtype=np.uint32)
+        trigrams = trigram_keys(codes.astype(np.uint64))
+        # Each text's 3-grams start at its offset and stop two letters before the next;
+        # repeats need no removing, they cannot change a minimum.
+        lengths = np.array([len(letters) for letters in chunk])
+        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        own = np.ones(len(trigrams), dtype=bool)
+        for gap in (1, 2):
+            own[(offsets[1:] - gap)] = False
+        starts = offsets - np.concatenate([[0], np.cumsum(np.full(len(chunk) - 1, 2))])
+        rows[start : start + len(chunk)] = np.minimum.reduceat(
+            _minhash(trigrams[own]), starts, axis=0
+        )
+    return rows
+
+
+BANDS, ROWS = 16, 4
+# Each band's four values folded into one integer (the band number in the low bits), so
+# that a bucket key is a plain int; a rare fold collision only adds a candidate, which the
+# whole-signature comparison then rejects.
+_FOLD = _random.integers(0, 2**63, size=ROWS, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+
+
+class Fingerprint(NamedTuple):
+    """A text's MinHash signature and the keys of its LSH bands."""
+
+    signature: np.ndarray
+    bands: tuple[int, ...]
+
+
+def fingerprints_of(texts: list[str]) -> list[Fingerprint]:
+    """The fingerprints of many texts, computed together."""
+    signatures = signatures_of(texts)
     with np.errstate(over="ignore"):
-        keys = np.unique(ngram_keys(letters, 3)[-max(len(letters) - 2, 1) :]) * _MIX
-        return ((np.multiply.outer(keys, _A) + _B) >> np.uint64(32)).min(axis=0)
+        folded = (signatures.reshape(len(texts), BANDS, ROWS) * _FOLD).sum(axis=2)
+        folded = (folded << np.uint64(4)) | np.arange(BANDS, dtype=np.uint64)
+    return [
+        Fingerprint(signature, tuple(bands))
+        for signature, bands in zip(signatures, folded.tolist(), strict=True)
+    ]
 
 
 class SignatureIndex:
@@ -78,40 +146,33 @@ class SignatureIndex:
     at 0.3 with 0.12; candidates are then compared on the whole signature.
     """
 
-    BANDS, ROWS = 16, 4
-
     def __init__(self) -> None:
-        self._buckets: dict[tuple[int, bytes], set[str]] = {}
-        self._signatures: dict[str, np.ndarray] = {}
+        self._buckets: dict[int, set[str]] = {}
+        self._fingerprints: dict[str, Fingerprint] = {}
 
-    def _bands(self, signature: np.ndarray) -> list[tuple[int, bytes]]:
-        return [
-            (band, signature[band * self.ROWS : (band + 1) * self.ROWS].tobytes())
-            for band in range(self.BANDS)
-        ]
-
-    def most_similar(self, signature: np.ndarray) -> tuple[str | None, float]:
-        """The indexed item most similar to a signature, and the estimated similarity."""
+    def most_similar(self, fingerprint: Fingerprint) -> tuple[str | None, float]:
+        """The indexed item most similar to a fingerprint, and the estimated similarity."""
         candidates: set[str] = set()
-        for band in self._bands(signature):
+        for band in fingerprint.bands:
             candidates |= self._buckets.get(band, set())
-        best, similarity = None, 0.0
+        best, similarity = None, 0
         for other in candidates:
-            estimate = float(np.mean(self._signatures[other] == signature))
+            estimate = int(
+                np.count_nonzero(self._fingerprints[other].signature == fingerprint.signature)
+            )
             if estimate > similarity:
                 best, similarity = other, estimate
-        return best, similarity
+        return best, similarity / PERMUTATIONS
 
-    def insert(self, key: str, signature: np.ndarray) -> None:
-        """Index an item's signature."""
-        self._signatures[key] = signature
-        for band in self._bands(signature):
+    def insert(self, key: str, fingerprint: Fingerprint) -> None:
+        """Index an item's fingerprint."""
+        self._fingerprints[key] = fingerprint
+        for band in fingerprint.bands:
             self._buckets.setdefault(band, set()).add(key)
 
     def remove(self, key: str) -> None:
         """Forget an item."""
-        signature = self._signatures.pop(key)
-        for band in self._bands(signature):
+        for band in self._fingerprints.pop(key).bands:
             bucket = self._buckets[band]
             bucket.discard(key)
             if not bucket:
@@ -157,18 +218,30 @@ class Detector:
     _swept_at: datetime | None = field(default=None, init=False)
 
     def observe(
-        self, *, ticket_id: str, ticket_no: str, text: str, category: str | None, at: datetime
+        self,
+        *,
+        ticket_id: str,
+        ticket_no: str,
+        text: str,
+        category: str | None,
+        at: datetime,
+        fingerprint: Fingerprint | None = None,
     ) -> Observation:
-        """Look at one item (a redelivered one gets its first answer again)."""
+        """Look at one item (a redelivered one gets its first answer again).
+
+        `fingerprint` is the text's, if the caller computed a batch's at once
+        (`fingerprints_of`).
+        """
         if ticket_id in self._seen:
             return self._seen[ticket_id]
         self._expire(at)
-        signature = signature_of(text)
+        if fingerprint is None:
+            (fingerprint,) = fingerprints_of([text])
         duplicate_of, similarity = None, 0.0
-        other, estimate = self._index.most_similar(signature)
+        other, estimate = self._index.most_similar(fingerprint)
         if other is not None and estimate >= self.duplicate_similarity:
             duplicate_of, similarity = self._numbers[other], estimate
-        self._index.insert(ticket_id, signature)
+        self._index.insert(ticket_id, fingerprint)
         self._numbers[ticket_id] = ticket_no
         self._arrivals.append((at, ticket_id))
         place = place_of(text)

@@ -130,12 +130,15 @@ def candidates_for(
         code = table.categories.get(category)
         if code is not None and code not in seen:
             seen.add(code)
+            # Built without validation: the table was validated when loaded and the model's
+            # probabilities lie in [0, 1]; validating three of these per item was a tenth of
+            # deciding.
             found.append(
-                Candidate(
+                Candidate.model_construct(
                     department_code=code,
                     department_name=table.departments[code],
                     category=category,
-                    probability=round(probability, 4),
+                    probability=round(min(max(probability, 0.0), 1.0), 4),
                 )
             )
     return found

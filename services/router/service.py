@@ -68,16 +68,29 @@ def create_triage_items(
         .scalars()
         .all()
     }
-    seen: set[str] = set()
+    rows: dict[str, dict[str, object]] = {}
     with session.no_autoflush:
         for received, candidates, priority in items:
-            if received.data.ticket_id in seen:  # twice in one batch: queued once
+            ticket_id = received.data.ticket_id
+            if ticket_id in rows:  # twice in one batch: queued once
                 continue
-            seen.add(received.data.ticket_id)
-            create_triage_item(
-                session=session, received=received, candidates=candidates, priority=priority,
-                now=now, existing=known.get(received.data.ticket_id), loaded=True,
-            )  # fmt: skip
+            if ticket_id in known:  # a redelivery, or an item returned twice since
+                create_triage_item(
+                    session=session, received=received, candidates=candidates,
+                    priority=priority, now=now, existing=known[ticket_id], loaded=True,
+                )  # fmt: skip
+                continue
+            rows[ticket_id] = {
+                "ticket_id": ticket_id,
+                "ticket_no": received.data.ticket_no,
+                "received_event": encode(received),
+                "candidates": json.dumps([c.model_dump() for c in candidates], ensure_ascii=False),
+                "priority": priority,
+                "created_at": now,
+            }
+    if rows:
+        # One executemany for the new ones instead of a unit-of-work flush per object.
+        session.execute(insert(TriageItem), list(rows.values()))
 
 
 def list_open_triage(*, session: Session, limit: int) -> list[TriageItem]:
@@ -202,21 +215,33 @@ def create_deliveries(*, session: Session, deliveries: list[tuple[str, int, int]
 
 def create_hotspots(*, session: Session, hotspots: list[Envelope[HotspotDetected]]) -> None:
     """Remember detected hotspots (one already remembered, a redelivery, is kept as it is)."""
+    if not hotspots:
+        return
+    ids = [event.id for event in hotspots]
+    known = set(
+        session.execute(select(HotspotRecord.event_id).where(HotspotRecord.event_id.in_(ids)))
+        .scalars()
+        .all()
+    )
+    rows = []
     for event in hotspots:
-        if session.get(HotspotRecord, event.id) is not None:
+        if event.id in known:
             continue
+        known.add(event.id)
         data = event.data
-        session.add(
-            HotspotRecord(
-                event_id=event.id,
-                place=data.place,
-                category=data.category,
-                ticket_nos=json.dumps(data.ticket_nos),
-                window_hours=data.window_hours,
-                first_at=data.first_at,
-                last_at=data.last_at,
-            )
+        rows.append(
+            {
+                "event_id": event.id,
+                "place": data.place,
+                "category": data.category,
+                "ticket_nos": json.dumps(data.ticket_nos),
+                "window_hours": data.window_hours,
+                "first_at": data.first_at,
+                "last_at": data.last_at,
+            }
         )
+    if rows:
+        session.execute(insert(HotspotRecord), rows)
 
 
 def list_hotspots(*, session: Session, since: datetime, limit: int) -> list[HotspotRecord]:

@@ -15,8 +15,17 @@ from services.router.config import DEFAULT_RULES
 from services.router.rules import load_rule_table
 
 
-def queued(bootstrap: str, records: dict[str, list[str]] | None = None) -> Counter[str]:
-    """How many committed records each ticket number has across the departments' queues.
+def queued(
+    bootstrap: str,
+    records: dict[str, list[str]] | None = None,
+    copies: Counter[str] | None = None,
+) -> Counter[str]:
+    """How many routing decisions (distinct event ids) each ticket number has across the
+    departments' queues.
+
+    The router publishes at least once: a crash between publishing a batch and committing it
+    replays the batch, and its records come again with the same event ids, which consumers
+    drop. With `copies`, counts such repeated records per ticket number.
 
     The dispatch desk's queue (triage, 人工分派) is not a department's: an item waits there
     until an operator assigns it. With `records`, also notes where each record sat and what
@@ -32,6 +41,7 @@ def queued(bootstrap: str, records: dict[str, list[str]] | None = None) -> Count
         bootstrap_servers=bootstrap, isolation_level="read_committed", enable_auto_commit=False
     )
     counts: Counter[str] = Counter()
+    seen: set[tuple[str, str]] = set()
     try:
         partitions = [
             TopicPartition(topic, p)
@@ -50,9 +60,15 @@ def queued(bootstrap: str, records: dict[str, list[str]] | None = None) -> Count
                         event = decode(record.value, expect=FeedbackRouted)
                     except InvalidEvent:
                         continue
-                    counts[event.data.feedback.ticket_no] += 1
+                    ticket_no = event.data.feedback.ticket_no
+                    if (ticket_no, event.id) in seen:
+                        if copies is not None:
+                            copies[ticket_no] += 1
+                    else:
+                        seen.add((ticket_no, event.id))
+                        counts[ticket_no] += 1
                     if records is not None:
-                        records.setdefault(event.data.feedback.ticket_no, []).append(
+                        records.setdefault(ticket_no, []).append(
                             f"{record.topic}/{record.partition}@{record.offset} id={event.id} "
                             f"method={event.data.method.value} at={event.data.routed_at}"
                         )

@@ -107,13 +107,15 @@ def test_killing_each_part_under_load_loses_and_duplicates_nothing(
                  what=f"metrics to count {dict(by_channel)}")  # fmt: skip
 
         records: dict[str, list[str]] = {}
-        queues, rows = queued(broker.bootstrap, records), ticket_rows(store)
+        copies: Counter[str] = Counter()
+        queues, rows = queued(broker.bootstrap, records, copies), ticket_rows(store)
         lost = [n for n in accepted if queues[n] == 0 or rows[n] == 0]
         duplicated = [n for n in accepted if queues[n] > 1 or rows[n] > 1]
         strays = set(queues) - set(accepted)
         print("\n".join(chaos_log))
         print(f"accepted {len(accepted)} / lost {len(lost)} / duplicated {len(duplicated)}; "
-              f"retried requests {sum(o.attempts > 1 for o in outcomes)}")  # fmt: skip
+              f"retried requests {sum(o.attempts > 1 for o in outcomes)}; "
+              f"replayed queue records (same event id) {sum(copies.values())}")  # fmt: skip
         for n in duplicated[:5]:
             print(n, rows[n], records.get(n))
         assert len(chaos_log) == len(CHAOS)

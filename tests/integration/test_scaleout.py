@@ -7,6 +7,7 @@ than one is measured by `bench/router.py`, not asserted here.)
 """
 
 import asyncio
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -74,8 +75,10 @@ def test_two_routers_and_two_followups_share_the_work_and_handle_each_item_once(
         )  # fmt: skip
         routed = [counter(url, "feedbackloop_router_routed") for url in routers]
         applied = [counter(url, "feedbackloop_followup_routings_applied") for url in followups]
-        queues, rows = queued(broker.bootstrap), ticket_rows(store)
-        print(f"routed per router {routed}, routings applied per followup {applied}")
+        copies: Counter[str] = Counter()
+        queues, rows = queued(broker.bootstrap, copies=copies), ticket_rows(store)
+        print(f"routed per router {routed}, routings applied per followup {applied}, "
+              f"replayed queue records {sum(copies.values())}")  # fmt: skip
         assert all(n > 0 for n in routed), "a router got no partitions"
         assert all(n > 0 for n in applied), "a followup got no partitions"
         # Each item decided once by the agents (assignments are made through the API) ...

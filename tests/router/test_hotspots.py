@@ -2,7 +2,9 @@
 
 from datetime import UTC, datetime, timedelta
 
-from services.router.hotspots import Detector, place_of
+import numpy as np
+
+from services.router.hotspots import Detector, place_of, signature_of, signatures_of
 
 T0 = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 NOISE = (
@@ -78,3 +80,12 @@ def test_places_are_specific() -> None:
     assert place_of("A3区有问题") is None
     assert place_of("我们来自农村，今有关于小区的事") is None
     assert place_of("其中包括星沙街道的几个路口") == "星沙街道"
+
+
+def test_batched_signatures_are_the_single_ones() -> None:
+    texts = [NOISE, "", "a", "ab", "！！！", "abc", NOISE[:10], "学校食堂的饭菜价格太贵" * 40] * 20
+    expected = np.array([signature_of(text) for text in texts])
+    assert np.array_equal(signatures_of(texts), expected)
+    assert np.array_equal(signatures_of([t for t in texts if len(t) >= 3]), expected[
+        [i for i, t in enumerate(texts) if len(t) >= 3]
+    ])  # fmt: skip
