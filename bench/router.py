@@ -2,10 +2,11 @@
 
 Preloads `feedback.received` with real raw citizen messages, starts one router (then, on a
 fresh broker, two in one consumer group), and times how long they take until every item's
-routing decision is on `feedback.routed` (committed).
+routing decision is on `feedback.routed` (committed). A third run times `bench.plumbing`, the
+router's Kafka work without the routing, as the floor under the router's cost per item.
 Separately, times the category model in this process, one text at a time and in batches.
 
-    .venv/bin/python -m bench.router [--items 10000]
+    .venv/bin/python -m bench.router [--items 30000]
 """
 
 import argparse
@@ -13,6 +14,8 @@ import csv
 import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -20,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
 
 from bench.intake import RESULTS, free_port
 from bench.machine import describe
@@ -27,7 +31,7 @@ from feedbackloop.devstack.config import StackSettings
 from feedbackloop.devstack.kafka import LocalKafka, create_topics
 from feedbackloop.devstack.processes import ServiceProcess
 from feedbackloop.events import Channel, FeedbackReceived, encode, new_event
-from feedbackloop.events.topics import CORE_TOPICS, FEEDBACK_RECEIVED, FEEDBACK_ROUTED
+from feedbackloop.events.topics import CORE_TOPICS, FEEDBACK_RECEIVED, FEEDBACK_ROUTED, queue_topic
 from services.router.classifier import CategoryModel
 
 ROUTER_GROUP = "feedbackloop-router"
@@ -129,7 +133,10 @@ def count_routed(bootstrap: str) -> int:
 def route_backlog(
     settings: StackSettings, rows: list[tuple[str, str]], *, items: int, routers: int
 ) -> float:
-    """Items/s that `routers` router processes in one group route from a backlog of `items`."""
+    """Items/s that `routers` router processes in one group route from a backlog of `items`.
+
+    With routers=0, times `bench.plumbing` instead: the same Kafka work with no routing.
+    """
     with tempfile.TemporaryDirectory(prefix="bench-router-") as tmp:
         state = Path(tmp)
         broker = LocalKafka(
@@ -142,8 +149,9 @@ def route_backlog(
         procs = [
             ServiceProcess("router", free_port(), state / f"router-{n}.log") for n in range(routers)
         ]
+        plumbing: subprocess.Popen[bytes] | None = None
         try:
-            create_topics(broker.bootstrap, list(CORE_TOPICS), partitions=6)
+            create_topics(broker.bootstrap, [*CORE_TOPICS, queue_topic("water")], partitions=6)
             preload(broker.bootstrap, rows, items)
             env = dict(os.environ)
             env.update(
@@ -158,6 +166,13 @@ def route_backlog(
                 proc.start({**env, "FEEDBACKLOOP_ROUTER_PORT": str(proc.port)})
             for proc in procs:
                 proc.wait_healthy(deadline=time.monotonic() + 120)
+            if not procs:
+                with (state / "plumbing.log").open("wb") as log:
+                    plumbing = subprocess.Popen(
+                        [sys.executable, "-m", "bench.plumbing", broker.bootstrap],
+                        stdout=log, stderr=subprocess.STDOUT,
+                    )  # fmt: skip
+                wait_started(broker.bootstrap, timeout=120)
             # Timed from when all are up: a group that is still rebalancing would count
             # start-up, not routing.
             rate = wait_routed(broker.bootstrap, items, timeout=600)
@@ -167,13 +182,34 @@ def route_backlog(
         finally:
             for proc in procs:
                 proc.stop()
+            if plumbing is not None:
+                plumbing.kill()
+                plumbing.wait()
             broker.stop()
     return rate
 
 
+def wait_started(bootstrap: str, *, timeout: float) -> None:
+    """Until the group has committed its first offsets (it has joined and is consuming)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            try:
+                offsets = admin.list_group_offsets(ROUTER_GROUP).get(ROUTER_GROUP, {})
+            except KafkaError:  # the group's coordinator is not there until it has joined
+                offsets = {}
+            if any(meta.offset > 0 for meta in offsets.values()):
+                return
+            time.sleep(0.1)
+    finally:
+        admin.close()
+    raise RuntimeError(f"the plumbing app did not start consuming within {timeout} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--items", type=int, default=30_000)
     args = parser.parse_args()
     settings = StackSettings()
     rows = raw_texts(settings.data_dir)
@@ -181,6 +217,7 @@ def main() -> None:
     result = classifier_latency(CategoryModel.load(model_dir), [f"{t}\n{x}" for t, x in rows])
     one = route_backlog(settings, rows, items=args.items, routers=1)
     two = route_backlog(settings, rows, items=args.items, routers=2)
+    floor = route_backlog(settings, rows, items=args.items, routers=0)
     report = {
         "benchmark": "router",
         "what": "router processes (one consumer group) routing a backlog of raw "
@@ -189,6 +226,9 @@ def main() -> None:
         "routed_items_per_second": round(one, 1),
         "routed_items_per_second_two_routers": round(two, 1),
         "scale_out_speed_up": round(two / one, 2),
+        # The same consumer group, batches, two records out per item and commits with no
+        # routing at all (bench/plumbing.py): the most one process of this shape can do here.
+        "plumbing_only_items_per_second": round(floor, 1),
         **result,
         "machine": describe(),
     }

@@ -62,13 +62,17 @@ _SCHEMA_LOCK = 0x66656564  # "feed"
 
 
 def lock_schema(connection: Connection) -> None:
-    """Make replicas starting together on one PostgreSQL database create its schema in turn.
+    """Make replicas starting together on one database create its schema in turn.
 
     Without it both see an empty database and both create the same tables (or Alembic's
     version table), and one fails. The lock ends with the connection's transaction.
     """
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+    elif connection.dialect.name == "sqlite":
+        # SQLite's write lock, taken now rather than at the first CREATE: the checks for
+        # existing tables before it would otherwise race.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def engine_of(factory: sessionmaker[Session]) -> Engine:

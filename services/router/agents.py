@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from feedbackloop.events import (
@@ -175,7 +176,7 @@ def register(
             copies: set[int] = set()
             if sessions is not None:
                 places = [(e.message.partition, e.message.offset) for e in events]
-                copies = await asyncio.to_thread(_remember, sessions, outcomes, places)
+                copies = await asyncio.to_thread(remember, sessions, outcomes, places)
             receipts = []
             for position, (event, outcome) in enumerate(zip(events, outcomes, strict=True)):
                 if position in copies:
@@ -211,6 +212,21 @@ def register(
             await commit_processed(app, stream, events, receipts)
 
     return route
+
+
+def remember(
+    sessions: sessionmaker[Session], outcomes: list[Routed], places: list[tuple[int, int]]
+) -> set[int]:
+    """`_remember`, looked up and stored again if another replica stored some of the same
+    items in between (a partition moving during a rebalance): then they are known."""
+    try:
+        return _remember(sessions, outcomes, places)
+    except (IntegrityError, OperationalError) as exc:
+        # PostgreSQL reports the rows as duplicate keys; SQLite refuses a write on a snapshot
+        # that another connection's commit has made stale. Either way, looked up again now,
+        # the other replica's rows are known.
+        log.info("another router stored part of this batch first (%s); storing it again", exc)
+        return _remember(sessions, outcomes, places)
 
 
 def _remember(

@@ -4,6 +4,7 @@ import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import faust
 import pytest
@@ -196,3 +197,33 @@ def test_the_same_offset_read_again_is_a_redelivery_and_is_routed_again(tmp_path
         assert service.create_deliveries(session=session, deliveries=[("t1", 0, 5)]) == set()
         again = [("t2", 1, 7), ("t1", 2, 9), ("t2", 1, 8)]
         assert service.create_deliveries(session=session, deliveries=again) == {1, 2}
+
+
+def test_a_batch_another_router_stored_meanwhile_is_stored_again_not_crashed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two routers hold one partition for a moment during a rebalance: the other one stores
+    # the same items between this router's look-up and its insert.
+    sessions = create_store(f"sqlite:///{tmp_path / 'router.db'}", Base.metadata)
+    texts = ["小区1号楼电梯坏了", "小区2号楼电梯坏了", "小区3号楼电梯坏了"]
+    items = [factories.received(t, ticket_no=f"26112210{n:05d}") for n, t in enumerate(texts)]
+    outcomes = agents.route_batch(
+        table=load_rule_table(DEFAULT_RULES), classifier=FixedClassifier(("城乡建设", 0.9)),
+        threshold=0.77, raws=[encode(i) for i in items],
+    )  # fmt: skip
+    places = [(0, offset) for offset in range(len(items))]
+    first_insert = service.insert
+    raced: list[bool] = []
+
+    def other_router_first(*args: Any) -> Any:
+        if not raced:  # after this router's look-up, before its first insert
+            raced.append(True)
+            agents._remember(sessions, outcomes, places)  # the other replica, committed
+        return first_insert(*args)
+
+    monkeypatch.setattr(service, "insert", other_router_first)
+    assert agents.remember(sessions, outcomes, places) == set()
+    assert raced
+    with sessions() as session:
+        for item in items:
+            assert service.get_routing_record(session=session, ticket_id=item.data.ticket_id)
