@@ -34,11 +34,12 @@ from bench.machine import describe
 from feedbackloop.cli.simulate import DEV_WECHAT_TOKEN
 from feedbackloop.devstack.config import StackSettings
 from feedbackloop.devstack.fleet import Fleet, free_port
-from feedbackloop.devstack.kafka import LocalKafka, create_topics
+from feedbackloop.devstack.kafka import LocalKafka
 from feedbackloop.devstack.postgres import LocalPostgres
 from feedbackloop.events import FeedbackRouted, decode
 from feedbackloop.events.topics import CORE_TOPICS, FEEDBACK_ROUTED
 from feedbackloop.runtime.sql import create_store, engine_of
+from feedbackloop.runtime.topics import create_topics
 from feedbackloop.simulate.driver import replay
 from feedbackloop.simulate.plan import plan_day
 from services.followup.models import Ticket

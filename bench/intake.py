@@ -22,9 +22,10 @@ import httpx
 
 from bench.machine import describe
 from feedbackloop.devstack.config import StackSettings
-from feedbackloop.devstack.kafka import LocalKafka, create_topics
+from feedbackloop.devstack.kafka import LocalKafka
 from feedbackloop.devstack.processes import ServiceProcess
 from feedbackloop.events.topics import CORE_TOPICS
+from feedbackloop.runtime.topics import create_topics
 
 RESULTS = Path(__file__).with_name("results")
 

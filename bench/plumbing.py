@@ -1,43 +1,52 @@
 """The router's Kafka plumbing with no routing: the floor under any router's cost per item.
 
-A faust app shaped like the router (same consumer group, batches of 500, two records out
-per item through the same publisher, a commit once the broker has them) that forwards each
-item unchanged. `bench.router` times it on the same backlog as the router.
+The router's batch loop (same consumer group, batches of 500, a worker thread preparing the
+next batch, two records out per item through the same batched publisher, a commit once the
+broker has them) with an agent that forwards each item unchanged. `bench.router` times it
+on the same backlog as the router.
 
     .venv/bin/python -m bench.plumbing BOOTSTRAP
 """
 
 import asyncio
 import sys
-from typing import Any
+
+from aiokafka import AIOKafkaConsumer
 
 from feedbackloop.events.topics import FEEDBACK_RECEIVED, FEEDBACK_ROUTED, queue_topic
-from feedbackloop.runtime.streams import (
-    RawPublisher,
-    commit_processed,
-    create_stream_app,
-    raw_topic,
-)
+from feedbackloop.runtime.batches import BatchLoop, Record
+from feedbackloop.runtime.producer import KafkaPublisher, Output
 
 GROUP = "feedbackloop-router"
 
 
+class Forward:
+    """Two records out per record in, as the router sends feedback.routed and a queue."""
+
+    def prepare(self, records: list[Record]) -> list[Record]:
+        return records
+
+    async def handle(self, records: list[Record]) -> list[Output]:
+        outputs = []
+        for record in records:
+            key, value = (record.key or b"").decode(), record.value or b""
+            outputs.append(Output(FEEDBACK_ROUTED, key, value))
+            outputs.append(Output(queue_topic("water"), key, value))
+        return outputs
+
+
 async def forward(bootstrap: str) -> None:
-    """Run the forwarding app until killed."""
-    app = create_stream_app(GROUP, bootstrap=bootstrap, partitions=6)
-    publish = RawPublisher(app, partitions=6)
-
-    @app.agent(raw_topic(app, FEEDBACK_RECEIVED), name="route")
-    async def route(stream: Any) -> None:
-        async for events in stream.take_events(500, within=0.02):
-            receipts = []
-            for event in events:
-                key = event.key.decode()
-                receipts.append(await publish(FEEDBACK_ROUTED, key, event.value))
-                receipts.append(await publish(queue_topic("water"), key, event.value))
-            await commit_processed(app, stream, events, receipts)
-
-    await app.start()
+    """Run the forwarding loop until killed."""
+    publisher = KafkaPublisher(bootstrap=bootstrap, client_id=GROUP)
+    await publisher.start()
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=GROUP, enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )  # fmt: skip
+    loop = BatchLoop(
+        consumer=consumer, publisher=publisher, handlers={FEEDBACK_RECEIVED: Forward()}
+    )
+    await loop.start()
     await asyncio.Event().wait()
 
 

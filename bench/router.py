@@ -28,10 +28,11 @@ from kafka.errors import KafkaError
 from bench.intake import RESULTS, free_port
 from bench.machine import describe
 from feedbackloop.devstack.config import StackSettings
-from feedbackloop.devstack.kafka import LocalKafka, create_topics
+from feedbackloop.devstack.kafka import LocalKafka
 from feedbackloop.devstack.processes import ServiceProcess
 from feedbackloop.events import Channel, FeedbackReceived, encode, new_event
 from feedbackloop.events.topics import CORE_TOPICS, FEEDBACK_RECEIVED, FEEDBACK_ROUTED, queue_topic
+from feedbackloop.runtime.topics import create_topics
 from services.router.classifier import CategoryModel
 
 ROUTER_GROUP = "feedbackloop-router"

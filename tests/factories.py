@@ -1,6 +1,7 @@
 """Builders of valid events for tests."""
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from feedbackloop.events import (
@@ -51,3 +52,21 @@ def routed(
         assigned_by=assigned_by,
     )
     return new_event(data=data, source="/router", subject=item.data.ticket_id)
+
+
+@dataclass(frozen=True)
+class KafkaRecord:
+    """A consumed record, as the batch loop hands it to an agent."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+def records(
+    *values: bytes | None, topic: str = "feedback.received", partition: int = 0, first: int = 0
+) -> list[KafkaRecord]:
+    """Consumed records of the given values, at consecutive offsets of one partition."""
+    return [KafkaRecord(topic, partition, first + n, b"k", value) for n, value in enumerate(values)]

@@ -6,8 +6,9 @@ import typer
 from rich.console import Console
 
 from feedbackloop.devstack.config import StackSettings
-from feedbackloop.devstack.kafka import KafkaError, LocalKafka, create_topics
+from feedbackloop.devstack.kafka import KafkaError, LocalKafka
 from feedbackloop.events.topics import CORE_TOPICS
+from feedbackloop.runtime.topics import create_topics
 
 app = typer.Typer(help="Run the local Apache Kafka broker (KRaft, one node, loopback only).")
 console = Console()

@@ -6,7 +6,6 @@ so it survives restarts of the CLI and of the machine's services alike.
 """
 
 import base64
-import contextlib
 import hashlib
 import logging
 import os
@@ -243,24 +242,6 @@ class LocalKafka:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
-
-
-def create_topics(bootstrap: str, names: list[str], *, partitions: int) -> list[str]:
-    """Create the topics that do not exist yet; return the names created."""
-    from kafka import KafkaAdminClient
-    from kafka.admin import NewTopic
-    from kafka.errors import TopicAlreadyExistsError
-
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
-    try:
-        missing = sorted(set(names) - set(admin.list_topics()))
-        if missing:
-            # Another process may create them meanwhile.
-            with contextlib.suppress(TopicAlreadyExistsError):
-                admin.create_topics([NewTopic(n, partitions, 1) for n in missing])
-        return missing
-    finally:
-        admin.close()
 
 
 def _port_open(port: int) -> bool:

@@ -1,5 +1,8 @@
 """faust stream apps with the project's defaults, a raw publisher, dead letters, lifespans.
 
+followup runs its agents on faust; the router, whose volume faust's per-record machinery
+could not carry, runs on `feedbackloop.runtime.batches` instead.
+
 Delivery is at least once. faust's `exactly_once` runs Kafka transactions only inside its own
 `Worker`, which these services do not use (they run faust inside an ASGI app), so asking for
 it changes nothing. Instead every agent waits until the broker has all of a batch's outputs
@@ -8,7 +11,6 @@ deterministic id, and consumers drop an event whose id they have seen (a crash b
 publishing and committing replays the batch, and its outputs come again with the same ids).
 """
 
-import asyncio
 import logging
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,6 +23,7 @@ from fastapi import FastAPI
 
 from feedbackloop.events.dead_letters import dead_letter
 from feedbackloop.events.topics import DEAD_LETTER
+from feedbackloop.runtime.producer import Publish, delivered
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +53,6 @@ def create_stream_app(app_id: str, *, bootstrap: str, partitions: int) -> faust.
         broker_session_timeout=15.0,
         broker_heartbeat_interval=3.0,
     )
-
-
-#: Hands one record (topic, key, value) to the producer and returns its receipt: an
-#: awaitable that resolves once the broker has the record (None from a test's recorder).
-Publish = Callable[[str, str, bytes], Awaitable[Awaitable[Any] | None]]
-
-
-async def delivered(receipts: list[Awaitable[Any] | None]) -> None:
-    """Wait until the broker has every record handed over; a failed send raises."""
-    await asyncio.gather(*(receipt for receipt in receipts if receipt is not None))
 
 
 async def commit_processed(

@@ -11,7 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from feedbackloop.events import FeedbackRouted, InvalidEvent, decode
-from feedbackloop.runtime.streams import Publish, publish_dead_letter
+from feedbackloop.runtime.producer import Publish
+from feedbackloop.runtime.streams import publish_dead_letter
 from services.followup import flows
 from services.followup.metrics import Tally
 from services.followup.states import IllegalTransition

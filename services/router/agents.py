@@ -1,217 +1,166 @@
-"""The routing agent: FeedbackReceived in, FeedbackRouted and a queue item out."""
+"""The router's two agents, run by `feedbackloop.runtime.batches.BatchLoop`.
+
+- `RouteAgent`: FeedbackReceived in; FeedbackRouted on feedback.routed and on the
+  department's queue.<dept>, hotspots on feedback.hotspots, poison on feedback.dlq.
+- `ReturnsAgent`: a department's return (退单) on ticket.events in; the item re-routed.
+"""
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from collections import Counter
 from datetime import UTC, datetime
-from typing import Any
 
-import faust
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from feedbackloop.events import (
-    Envelope,
-    FeedbackReceived,
-    FeedbackRouted,
-    HotspotDetected,
     InvalidEvent,
     RoutingMethod,
     TicketEvent,
     TicketEventKind,
     decode,
-    deterministic_event_id,
     encode,
-    new_event,
 )
-from feedbackloop.events.topics import (
-    FEEDBACK_HOTSPOTS,
-    FEEDBACK_ROUTED,
-    queue_topic,
-)
-from feedbackloop.runtime.streams import Publish, commit_processed, delivered, publish_dead_letter
+from feedbackloop.events.envelope import Envelope
+from feedbackloop.events.topics import FEEDBACK_HOTSPOTS, FEEDBACK_ROUTED, queue_topic
+from feedbackloop.runtime.batches import Record, dead_letter_output
+from feedbackloop.runtime.producer import Output, Publish, delivered
 from services.router import flows, service
-from services.router.hotspots import Detector, Hotspot, Observation, fingerprints_of
+from services.router.batch import Prepared, Routed, decide_batch, prepare_batch
+from services.router.hotspots import Detector
 from services.router.metrics import RouterMetrics
-from services.router.rules import Classifier, RuleTable, decide, text_of
+from services.router.rules import Classifier, RuleTable
 
 log = logging.getLogger(__name__)
 
-SOURCE = "/router"
+CONSUMER = "router"
 
 
-@dataclass(frozen=True)
-class Routed:
-    """One item's outcome: the event it came in and the routing event, or why it failed."""
+class RouteAgent:
+    """Routes batches of received items and says what to publish for them."""
 
-    raw: bytes | None
-    received: Envelope[FeedbackReceived] | None = None
-    routed: Envelope[FeedbackRouted] | None = None
-    hotspot: Envelope[HotspotDetected] | None = None
-    ranking: list[tuple[str, float]] | None = None
-    error: str | None = None
+    def __init__(
+        self,
+        *,
+        table: RuleTable,
+        classifier: Classifier,
+        threshold: float,
+        metrics: RouterMetrics,
+        sessions: sessionmaker[Session] | None = None,
+        detector: Detector | None = None,
+    ) -> None:
+        self.table = table
+        self.classifier = classifier
+        self.threshold = threshold
+        self.metrics = metrics
+        self.sessions = sessions
+        self.detector = detector
+
+    def prepare(self, records: list[Record]) -> tuple[list[Record], Prepared]:
+        """Decode, classify and decide a batch (in a worker thread)."""
+        raws = [record.value for record in records]
+        fingerprint = self.detector is not None
+        prepared = prepare_batch(
+            table=self.table, classifier=self.classifier, threshold=self.threshold, raws=raws,
+            fingerprint=fingerprint,
+        )  # fmt: skip
+        return records, prepared
+
+    async def handle(self, prepared: tuple[list[Record], Prepared]) -> list[Output]:
+        """Decide, remember and say what to publish, for a prepared batch."""
+        records, batch = prepared
+        outcomes = decide_batch(prepared=batch, detector=self.detector)
+        copies: set[int] = set()
+        if self.sessions is not None:
+            places = [(record.partition, record.offset) for record in records]
+            # Stored before anything is published: a redelivery after a crash finds the
+            # items remembered and queued.
+            copies = await asyncio.to_thread(remember, self.sessions, outcomes, places)
+        return self.outputs(records, outcomes, copies)
+
+    def outputs(
+        self, records: list[Record], outcomes: list[Routed], copies: set[int]
+    ) -> list[Output]:
+        """The records a batch's outcomes publish; copies publish nothing."""
+        outputs: list[Output] = []
+        routed: Counter[tuple[str, str]] = Counter()
+        dead = 0
+        for position, (record, outcome) in enumerate(zip(records, outcomes, strict=True)):
+            if position in copies:
+                continue
+            if outcome.routed is None:
+                reason = outcome.error or "unknown error"
+                outputs.append(dead_letter_output(consumer=CONSUMER, record=record, reason=reason))
+                dead += 1
+                continue
+            event = outcome.routed
+            decision = event.data
+            wire = encode(event)
+            outputs.append(Output(FEEDBACK_ROUTED, event.subject, wire))
+            outputs.append(Output(queue_topic(decision.department_code), event.subject, wire))
+            routed[decision.department_code, decision.method.value] += 1
+            if outcome.hotspot is not None:
+                log.warning("hotspot: %s", outcome.hotspot.data.place)
+                spot = outcome.hotspot
+                outputs.append(Output(FEEDBACK_HOTSPOTS, spot.subject, encode(spot)))
+        for (department, method), count in routed.items():
+            self.metrics.routed.labels(department=department, method=method).inc(count)
+        if dead:
+            self.metrics.dead_letters.inc(dead)
+        if copies:
+            self.metrics.copies_dropped.inc(len(copies))
+        return outputs
 
 
-def route_batch(
-    *,
-    table: RuleTable,
-    classifier: Classifier,
-    threshold: float,
-    raws: list[bytes | None],
-    detector: Detector | None = None,
-) -> list[Routed]:
-    """Decide a batch of raw FeedbackReceived events, classifying all their texts at once.
+class ReturnsAgent:
+    """Re-routes items that a department returned (退单) to the next department."""
 
-    The model costs about 4 ms for one text but 1 ms a text in batches of hundreds, which is
-    what lets one router keep up with a burst.
-    """
-    outcomes: list[Routed] = []
-    good: list[tuple[int, Envelope[FeedbackReceived]]] = []
-    for raw in raws:
-        try:
-            good.append((len(outcomes), decode(raw, expect=FeedbackReceived)))
-            outcomes.append(Routed(raw=raw))
-        except InvalidEvent as exc:
-            outcomes.append(Routed(raw=raw, error=str(exc)))
-    texts = [text_of(received.data) for _, received in good]
-    try:
-        # The whole ranking is kept: a returned item goes to the next department on it.
-        rankings = classifier.rank(texts, 20)
-    except Exception as exc:  # a model failure parks the batch, it does not stop routing
-        reason = f"model failed: {type(exc).__name__}: {exc}"
-        for index, _ in good:
-            outcomes[index] = Routed(raw=outcomes[index].raw, error=reason)
-        return outcomes
-    fingerprints = fingerprints_of(texts) if detector is not None else None
-    now = datetime.now(UTC)
-    for position, ((index, received), ranked) in enumerate(zip(good, rankings, strict=True)):
-        item = received.data
-        decision = decide(table=table, item=item, ranked=ranked, threshold=threshold)
-        seen = (
-            detector.observe(
-                ticket_id=item.ticket_id,
-                ticket_no=item.ticket_no,
-                text=texts[position],
-                category=decision.category,
-                at=item.received_at,
-                fingerprint=fingerprints[position],
+    def __init__(
+        self,
+        *,
+        table: RuleTable,
+        threshold: float,
+        publish: Publish,
+        sessions: sessionmaker[Session],
+    ) -> None:
+        self.table = table
+        self.threshold = threshold
+        self.publish = publish
+        self.sessions = sessions
+
+    def prepare(self, records: list[Record]) -> list[Envelope[TicketEvent]]:
+        """The returns among a batch of ticket events (in a worker thread)."""
+        returns = []
+        for record in records:
+            try:
+                event = decode(record.value, expect=TicketEvent)
+            except InvalidEvent:
+                continue  # followup dead-letters its own bad output; nothing to route here
+            if event.data.kind is TicketEventKind.RETURNED:
+                returns.append(event)
+        return returns
+
+    async def handle(self, returns: list[Envelope[TicketEvent]]) -> list[Output]:
+        """Re-route each return; publishes itself, as each record must be stored after."""
+        for returned in returns:
+            plan = await asyncio.to_thread(
+                flows.plan_return, sessions=self.sessions, table=self.table,
+                threshold=self.threshold, returned=returned,
+            )  # fmt: skip
+            if plan is None:
+                continue
+            wire = encode(plan.routed)
+            code = plan.routed.data.department_code
+            # Published before the record is updated: after a crash in between, the same
+            # plan (and event id) is made again and consumers drop the copy.
+            await delivered(
+                [
+                    await self.publish(FEEDBACK_ROUTED, plan.routed.subject, wire),
+                    await self.publish(queue_topic(code), plan.routed.subject, wire),
+                ]
             )
-            if detector is not None and fingerprints is not None
-            else Observation()
-        )
-        routed = FeedbackRouted(
-            feedback=item,
-            department_code=decision.department_code,
-            department_name=decision.department_name,
-            method=decision.method,
-            confidence=decision.confidence,
-            priority=decision.priority,
-            rule=decision.rule,
-            category=decision.category,
-            candidates=decision.candidates,
-            routed_at=now,
-            duplicate_of=seen.duplicate_of,
-        )
-        # Derived id: if this item is processed again after a crash, consumers see the same
-        # event id and drop the copy.
-        event = new_event(
-            data=routed,
-            source=SOURCE,
-            subject=item.ticket_id,
-            event_id=deterministic_event_id(received.id, "routed"),
-        )
-        outcomes[index] = Routed(
-            raw=outcomes[index].raw,
-            received=received,
-            routed=event,
-            ranking=ranked,
-            hotspot=_hotspot_event(seen.hotspot, detector) if seen.hotspot and detector else None,
-        )
-    return outcomes
-
-
-def _hotspot_event(spot: Hotspot, detector: Detector) -> Envelope[HotspotDetected]:
-    data = HotspotDetected(
-        place=spot.place,
-        category=spot.category,
-        ticket_nos=list(spot.ticket_nos),
-        window_hours=detector.hotspot_window.total_seconds() / 3600,
-        first_at=spot.first_at,
-        last_at=spot.last_at,
-    )
-    return new_event(
-        data=data,
-        source=SOURCE,
-        subject=f"hotspot:{spot.place}",
-        event_id=deterministic_event_id(spot.ticket_nos[-1], "hotspot"),
-    )
-
-
-def register(
-    app: faust.App,
-    *,
-    source: faust.TopicT,
-    table: RuleTable,
-    classifier: Classifier,
-    threshold: float,
-    publish: Publish,
-    metrics: RouterMetrics,
-    sessions: sessionmaker[Session] | None = None,
-    detector: Detector | None = None,
-    batch_size: int = 500,
-) -> Any:
-    """Attach the routing agent to a faust app and return it."""
-
-    @app.agent(source, name="route")
-    async def route(stream: faust.StreamT) -> None:
-        batches = stream.take_events(batch_size, within=0.02)  # type: ignore[attr-defined]
-        async for events in batches:
-            outcomes = route_batch(
-                table=table,
-                classifier=classifier,
-                threshold=threshold,
-                raws=[event.value for event in events],
-                detector=detector,
-            )
-            copies: set[int] = set()
-            if sessions is not None:
-                places = [(e.message.partition, e.message.offset) for e in events]
-                copies = await asyncio.to_thread(remember, sessions, outcomes, places)
-            receipts = []
-            for position, (event, outcome) in enumerate(zip(events, outcomes, strict=True)):
-                if position in copies:
-                    metrics.copies_dropped.inc()
-                    continue
-                if outcome.routed is None or outcome.received is None:
-                    await publish_dead_letter(
-                        publish,
-                        consumer="router",
-                        event=event,
-                        reason=outcome.error or "unknown error",
-                    )
-                    metrics.dead_letters.inc()
-                    continue
-                decision = outcome.routed.data
-                wire = encode(outcome.routed)
-                receipts.append(await publish(FEEDBACK_ROUTED, outcome.routed.subject, wire))
-                receipts.append(
-                    await publish(
-                        queue_topic(decision.department_code), outcome.routed.subject, wire
-                    )
-                )
-                metrics.routed.labels(
-                    department=decision.department_code, method=decision.method.value
-                ).inc()
-                if outcome.hotspot is not None:
-                    log.warning("hotspot: %s", outcome.hotspot.data.place)
-                    receipts.append(
-                        await publish(
-                            FEEDBACK_HOTSPOTS, outcome.hotspot.subject, encode(outcome.hotspot)
-                        )
-                    )
-            await commit_processed(app, stream, events, receipts)
-
-    return route
+            await asyncio.to_thread(flows.commit_return, sessions=self.sessions, plan=plan)
+        return []
 
 
 def remember(
@@ -236,26 +185,18 @@ def _remember(
     transaction.
 
     Returns the positions of copies (items already routed from another offset), which are
-    not published again. It runs before the batch's records are published, so a
-    redelivery after a crash finds the items remembered and queued.
+    not published again.
     """
     now = datetime.now(UTC)
+    decoded = [i for i, o in enumerate(outcomes) if o.received is not None]
     with sessions.begin() as session:
         copies = service.create_deliveries(
             session=session,
-            deliveries=[
-                (o.received.data.ticket_id, *place)
-                for o, place in zip(outcomes, places, strict=True)
-                if o.received is not None
-            ],
+            deliveries=[(_ticket_id(outcomes[i]), *places[i]) for i in decoded],
         )
         # create_deliveries numbers only the decoded items; map back to batch positions.
-        decoded = [i for i, o in enumerate(outcomes) if o.received is not None]
         copies = {decoded[c] for c in copies}
-        routed = [
-            o for i, o in enumerate(outcomes)
-            if i not in copies and o.raw is not None and o.received and o.routed
-        ]  # fmt: skip
+        routed = [o for i, o in enumerate(outcomes) if i not in copies and o.routed is not None]
         service.create_routing_records(
             session=session,
             records=[
@@ -269,9 +210,10 @@ def _remember(
         service.create_triage_items(
             session=session,
             items=[
-                (o.received, o.routed.data.candidates, o.routed.data.priority.value)
+                (o.routed.data.feedback.ticket_id, o.routed.data.feedback.ticket_no, o.raw,
+                 o.routed.data.candidates, o.routed.data.priority.value)
                 for o in routed
-                if o.received is not None and o.routed is not None
+                if o.raw is not None and o.routed is not None
                 and o.routed.data.method is RoutingMethod.TRIAGE
             ],
             now=now,
@@ -282,43 +224,6 @@ def _remember(
     return copies
 
 
-def register_returns(
-    app: faust.App,
-    *,
-    source: faust.TopicT,
-    table: RuleTable,
-    threshold: float,
-    publish: Publish,
-    sessions: sessionmaker[Session],
-) -> Any:
-    """Attach the agent that re-routes items a department returned (退单)."""
-
-    @app.agent(source, name="returns")
-    async def returns(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            try:
-                returned = decode(event.value, expect=TicketEvent)
-            except InvalidEvent:
-                continue  # followup dead-letters its own bad output; nothing to route here
-            if returned.data.kind is not TicketEventKind.RETURNED:
-                continue
-            plan = await asyncio.to_thread(
-                flows.plan_return, sessions=sessions, table=table, threshold=threshold,
-                returned=returned,
-            )  # fmt: skip
-            if plan is None:
-                continue
-            wire = encode(plan.routed)
-            # Published before the record is updated: after a crash in between, the same
-            # plan (and event id) is made again and consumers drop the copy.
-            receipts = [
-                await publish(FEEDBACK_ROUTED, plan.routed.subject, wire),
-                await publish(
-                    queue_topic(plan.routed.data.department_code), plan.routed.subject, wire
-                ),
-            ]
-            await delivered(receipts)
-            await asyncio.to_thread(flows.commit_return, sessions=sessions, plan=plan)
-            await commit_processed(app, stream, [event], [])
-
-    return returns
+def _ticket_id(outcome: Routed) -> str:
+    assert outcome.received is not None
+    return outcome.received.data.ticket_id

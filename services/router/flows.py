@@ -1,9 +1,11 @@
 """Multi-step actions of the router: an operator assigning a triaged item."""
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from aiokafka.errors import KafkaError
 from sqlalchemy.orm import Session, sessionmaker
 
 from feedbackloop.events import (
@@ -19,9 +21,11 @@ from feedbackloop.events import (
     new_event,
 )
 from feedbackloop.events.topics import FEEDBACK_ROUTED, queue_topic
-from feedbackloop.runtime.streams import Publish, delivered
+from feedbackloop.runtime.producer import Publish, delivered
 from services.router import service
 from services.router.rules import RuleTable, candidates_for
+
+log = logging.getLogger(__name__)
 
 
 class AssignError(Exception):
@@ -92,12 +96,16 @@ async def assign(
     raw = encode(event)
     # Recorded as assigned only once the broker has both records; a failed send leaves the
     # item in the queue, and the operator's retry makes the same event (same id) again.
-    await delivered(
-        [
-            await publish(FEEDBACK_ROUTED, received.data.ticket_id, raw),
-            await publish(queue_topic(department_code), received.data.ticket_id, raw),
-        ]
-    )
+    try:
+        await delivered(
+            [
+                await publish(FEEDBACK_ROUTED, received.data.ticket_id, raw),
+                await publish(queue_topic(department_code), received.data.ticket_id, raw),
+            ]
+        )
+    except (KafkaError, ConnectionError) as exc:
+        log.warning("assigning %s failed: Kafka: %s", ticket_no, exc)
+        raise AssignError(503, "派单通道暂时不可用，工单仍在待分派队列中，请稍后重试") from exc
     with sessions.begin() as session:
         item = service.get_triage_item(session=session, ticket_no=ticket_no)
         assert item is not None

@@ -59,7 +59,7 @@ class Delivery(Base):
 
     intake's relay publishes at least once, so the same item can sit on the topic twice; the
     copy at another offset is dropped. The same offset read again is a redelivery after a
-    crash, whose first output was aborted with its transaction, so it is routed again.
+    crash before its batch was committed, so it is routed again (with the same event ids).
     """
 
     __tablename__ = "deliveries"

@@ -23,43 +23,25 @@ def create_triage_item(
     candidates: list[Candidate],
     priority: str,
     now: datetime,
-    existing: TriageItem | None = None,
-    loaded: bool = False,
 ) -> bool:
     """Queue an item for an operator; False if it is queued already (a redelivery).
 
-    An item assigned before and returned twice since goes back into the queue. With
-    `loaded`, the caller has looked up the existing item already and passes it (or None).
+    An item assigned before and returned twice since goes back into the queue.
     """
-    if not loaded:
-        existing = session.get(TriageItem, received.data.ticket_id)
-    if existing is not None:
-        if existing.assigned_to is None:
-            return False
-        existing.assigned_to = existing.assigned_by = existing.assigned_at = None
-        existing.candidates = json.dumps([c.model_dump() for c in candidates], ensure_ascii=False)
-        return True
-    session.add(
-        TriageItem(
-            ticket_id=received.data.ticket_id,
-            ticket_no=received.data.ticket_no,
-            received_event=encode(received),
-            candidates=json.dumps([c.model_dump() for c in candidates], ensure_ascii=False),
-            priority=priority,
-            created_at=now,
-        )
-    )
-    return True
+    item = received.data
+    rows = [(item.ticket_id, item.ticket_no, encode(received), candidates, priority)]
+    return bool(create_triage_items(session=session, items=rows, now=now))
 
 
 def create_triage_items(
     *,
     session: Session,
-    items: list[tuple[Envelope[FeedbackReceived], list[Candidate], str]],
+    items: list[tuple[str, str, bytes, list[Candidate], str]],
     now: datetime,
-) -> None:
-    """Queue a batch of items (received event, candidates, priority) for an operator."""
-    ids = [received.data.ticket_id for received, _, _ in items]
+) -> int:
+    """Queue items (ticket id, ticket no, received event, candidates, priority) for an
+    operator; how many were queued (an item already waiting is left as it is)."""
+    ids = [ticket_id for ticket_id, *_ in items]
     # Looked up in one query. Held in this dict: the session's identity map holds objects
     # weakly, so looking them up there later finds them only if nothing collected them.
     known = {
@@ -69,28 +51,32 @@ def create_triage_items(
         .all()
     }
     rows: dict[str, dict[str, object]] = {}
-    with session.no_autoflush:
-        for received, candidates, priority in items:
-            ticket_id = received.data.ticket_id
-            if ticket_id in rows:  # twice in one batch: queued once
-                continue
-            if ticket_id in known:  # a redelivery, or an item returned twice since
-                create_triage_item(
-                    session=session, received=received, candidates=candidates,
-                    priority=priority, now=now, existing=known[ticket_id], loaded=True,
-                )  # fmt: skip
-                continue
-            rows[ticket_id] = {
-                "ticket_id": ticket_id,
-                "ticket_no": received.data.ticket_no,
-                "received_event": encode(received),
-                "candidates": json.dumps([c.model_dump() for c in candidates], ensure_ascii=False),
-                "priority": priority,
-                "created_at": now,
-            }
+    requeued = 0
+    for ticket_id, ticket_no, received_event, candidates, priority in items:
+        if ticket_id in rows:  # twice in one batch: queued once
+            continue
+        listed = json.dumps([c.model_dump() for c in candidates], ensure_ascii=False)
+        existing = known.get(ticket_id)
+        if existing is not None:
+            if existing.assigned_to is None:
+                continue  # a redelivery: it is waiting already
+            # Assigned before and returned twice since: back into the queue.
+            existing.assigned_to = existing.assigned_by = existing.assigned_at = None
+            existing.candidates = listed
+            requeued += 1
+            continue
+        rows[ticket_id] = {
+            "ticket_id": ticket_id,
+            "ticket_no": ticket_no,
+            "received_event": received_event,
+            "candidates": listed,
+            "priority": priority,
+            "created_at": now,
+        }
     if rows:
         # One executemany for the new ones instead of a unit-of-work flush per object.
         session.execute(insert(TriageItem), list(rows.values()))
+    return requeued + len(rows)
 
 
 def list_open_triage(*, session: Session, limit: int) -> list[TriageItem]:

@@ -96,3 +96,17 @@ def test_payloads_refuse_unknown_fields() -> None:
     wire["data"]["surprise"] = 1
     with pytest.raises(InvalidEvent):
         decode(json.dumps(wire).encode())
+
+
+def test_decode_with_an_expected_type_says_why_it_refuses() -> None:
+    # The fast path (pydantic straight from JSON) must not accept what the full path refuses.
+    good = json.loads(encode(factories.received()))
+    renamed = dict(good, type="feedbackloop.nope.v9")
+    with pytest.raises(InvalidEvent, match="unknown event type"):
+        decode(json.dumps(renamed).encode(), expect=FeedbackReceived)
+    broken = dict(good, data=dict(good["data"], ticket_no=None))
+    with pytest.raises(InvalidEvent, match=r"invalid .*ticket_no"):
+        decode(json.dumps(broken).encode(), expect=FeedbackReceived)
+    with pytest.raises(InvalidEvent, match="not JSON"):
+        decode(b"\xff\xfe", expect=FeedbackReceived)
+    assert decode(json.dumps(good).encode(), expect=FeedbackReceived).data.ticket_no

@@ -14,11 +14,12 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from feedbackloop.devstack.config import StackSettings
-from feedbackloop.devstack.kafka import LocalKafka, create_topics
+from feedbackloop.devstack.kafka import LocalKafka
 from feedbackloop.devstack.postgres import LocalPostgres
 from feedbackloop.devstack.processes import Stack
 from feedbackloop.events import Envelope, InvalidEvent, decode
 from feedbackloop.events.topics import CORE_TOPICS
+from feedbackloop.runtime.topics import create_topics
 
 PARTITIONS = 3
 HERE = Path(__file__).parent

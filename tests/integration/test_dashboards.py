@@ -9,11 +9,12 @@ import pytest
 from kafka import KafkaProducer
 
 from feedbackloop.devstack.config import StackSettings
-from feedbackloop.devstack.kafka import LocalKafka, create_topics
+from feedbackloop.devstack.kafka import LocalKafka
 from feedbackloop.devstack.processes import ServiceProcess
 from feedbackloop.devstack.prometheus import LocalPrometheus
 from feedbackloop.events import encode
 from feedbackloop.events.topics import CORE_TOPICS
+from feedbackloop.runtime.topics import create_topics
 from tests.integration.conftest import free_port, wait_for
 from tests.integration.day import DEPARTMENTS, simulate
 

@@ -10,10 +10,11 @@ import httpx
 import pytest
 
 from feedbackloop.devstack.config import StackSettings
-from feedbackloop.devstack.kafka import LocalKafka, create_topics
+from feedbackloop.devstack.kafka import LocalKafka
 from feedbackloop.devstack.processes import ServiceProcess
 from feedbackloop.events import FeedbackReceived
 from feedbackloop.events.topics import CORE_TOPICS, FEEDBACK_RECEIVED
+from feedbackloop.runtime.topics import create_topics
 from tests.integration import channels
 from tests.integration.conftest import PARTITIONS, find_events, free_port, wait_for
 

@@ -1,19 +1,34 @@
-"""The routing agent, run with faust's test context and a recording publisher."""
+"""The routing agents, fed consumed records directly (the batch loop is tested on its own)."""
 
 import asyncio
-import time
-from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import faust
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
-from feedbackloop.events import DeadLetter, FeedbackRouted, decode, encode
-from feedbackloop.events.topics import DEAD_LETTER, FEEDBACK_ROUTED
+from feedbackloop.events import (
+    DeadLetter,
+    FeedbackRouted,
+    HotspotDetected,
+    Priority,
+    RoutingMethod,
+    TicketEvent,
+    TicketEventKind,
+    TicketState,
+    decode,
+    encode,
+    new_event,
+)
+from feedbackloop.events.topics import DEAD_LETTER, FEEDBACK_HOTSPOTS, FEEDBACK_ROUTED
+from feedbackloop.runtime.producer import Output
 from feedbackloop.runtime.sql import create_store
 from services.router import agents, service
+from services.router.agents import ReturnsAgent, RouteAgent
+from services.router.batch import route_batch
 from services.router.config import DEFAULT_RULES
+from services.router.hotspots import Detector
 from services.router.metrics import RouterMetrics
 from services.router.models import Base
 from services.router.rules import load_rule_table
@@ -22,7 +37,7 @@ from tests.router.test_rules import FixedClassifier
 
 
 class Recorder:
-    """Collects what the agent publishes."""
+    """Collects what an agent publishes by itself."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str, bytes]] = []
@@ -34,73 +49,55 @@ class Recorder:
         return [topic for topic, _, _ in self.sent]
 
 
-@pytest.fixture
-def setup() -> Iterator[tuple[faust.App, object, Recorder]]:
-    app = faust.App("test-router", store="memory://", autodiscover=False, web_enabled=False)
-    recorder = Recorder()
-    source = app.topic("feedback.received", key_serializer="raw", value_serializer="raw")
-    agent = agents.register(
-        app,
-        source=source,
-        table=load_rule_table(DEFAULT_RULES),
-        classifier=FixedClassifier(("教育文体", 0.9)),
-        threshold=0.77,
-        publish=recorder,
-        metrics=RouterMetrics(),
+def route_agent(**options: Any) -> RouteAgent:
+    options.setdefault("classifier", FixedClassifier(("教育文体", 0.9)))
+    return RouteAgent(
+        table=load_rule_table(DEFAULT_RULES), threshold=0.77, metrics=RouterMetrics(), **options
     )
-    yield app, agent, recorder
 
 
-def test_an_item_is_routed_and_queued(setup: tuple[faust.App, object, Recorder]) -> None:
-    _, agent, recorder = setup
+def run(agent: Any, records: list[factories.KafkaRecord]) -> list[Output]:
+    """One batch through an agent, as the loop runs it (prepare, then handle)."""
+    return asyncio.run(agent.handle(agent.prepare(records)))  # type: ignore[no-any-return]
+
+
+def topics(outputs: list[Output]) -> list[str]:
+    return [output.topic for output in outputs]
+
+
+@pytest.fixture
+def sessions(tmp_path: Path) -> sessionmaker[Session]:
+    return create_store(f"sqlite:///{tmp_path / 'router.db'}", Base.metadata)
+
+
+def test_an_item_is_routed_and_queued() -> None:
     item = factories.received("小区自来水管漏水，已经停水两天了")
-
-    async def run() -> None:
-        async with agent.test_context() as context:  # type: ignore[attr-defined]
-            await context.put(key=item.subject.encode(), value=encode(item))
-
-    asyncio.run(run())
-    assert recorder.topics() == [FEEDBACK_ROUTED, "queue.water"]
-    routed = decode(recorder.sent[0][2], expect=FeedbackRouted)
+    outputs = run(route_agent(), factories.records(encode(item)))
+    assert topics(outputs) == [FEEDBACK_ROUTED, "queue.water"]
+    routed = decode(outputs[0].value, expect=FeedbackRouted)
     assert routed.data.feedback == item.data
-    assert recorder.sent[0][1] == item.data.ticket_id
-    assert recorder.sent[0][2] == recorder.sent[1][2]
+    assert routed.data.method is RoutingMethod.RULE
+    assert outputs[0].key == item.data.ticket_id
+    assert outputs[0].value == outputs[1].value
 
 
-def test_reprocessing_an_item_yields_the_same_event_id(
-    setup: tuple[faust.App, object, Recorder],
-) -> None:
-    _, agent, recorder = setup
+def test_reprocessing_an_item_yields_the_same_event_id() -> None:
     item = factories.received("路灯坏了")
-
-    async def run() -> None:
-        async with agent.test_context() as context:  # type: ignore[attr-defined]
-            await context.put(key=b"k", value=encode(item))
-            await context.put(key=b"k", value=encode(item))
-
-    asyncio.run(run())
-    first, second = (decode(v) for t, _, v in recorder.sent if t == FEEDBACK_ROUTED)
-    assert first.id == second.id
+    agent = route_agent()
+    first = run(agent, factories.records(encode(item)))
+    second = run(agent, factories.records(encode(item)))
+    assert decode(first[0].value).id == decode(second[0].value).id
 
 
-def test_a_poison_message_goes_to_the_dlq_and_the_next_item_is_still_routed(
-    setup: tuple[faust.App, object, Recorder],
-) -> None:
-    _, agent, recorder = setup
+def test_a_poison_message_goes_to_the_dlq_and_the_next_item_is_still_routed() -> None:
     good = factories.received("学校门口交通拥堵，红绿灯时间太短")
-
-    async def run() -> None:
-        async with agent.test_context() as context:  # type: ignore[attr-defined]
-            await context.put(key=b"bad", value=b"{this is not an event")
-            await context.put(key=good.subject.encode(), value=encode(good))
-
-    asyncio.run(run())
+    outputs = run(route_agent(), factories.records(b"{this is not an event", encode(good), None))
     # No operator rule matches; the (fixed) model is sure it is about education.
-    assert recorder.topics() == [DEAD_LETTER, FEEDBACK_ROUTED, "queue.education"]
-    letter = decode(recorder.sent[0][2], expect=DeadLetter).data
-    assert letter.consumer == "router"
+    assert topics(outputs) == [DEAD_LETTER, FEEDBACK_ROUTED, "queue.education", DEAD_LETTER]
+    letter = decode(outputs[0].value, expect=DeadLetter).data
+    assert (letter.consumer, letter.offset, letter.value) == ("router", 0, "{this is not an event")
     assert "not JSON" in letter.error
-    assert letter.value == "{this is not an event"
+    assert "empty message" in decode(outputs[3].value, expect=DeadLetter).data.error
 
 
 class BrokenClassifier:
@@ -111,103 +108,92 @@ class BrokenClassifier:
 
 
 def test_a_model_failure_dead_letters_the_batch_and_routing_goes_on() -> None:
-    from services.router.agents import route_batch
-
-    table = load_rule_table(DEFAULT_RULES)
     item = factories.received("关于我们村的一些情况反映")
-    failed = route_batch(
-        table=table, classifier=BrokenClassifier(), threshold=0.77, raws=[encode(item)]
-    )
-    assert failed[0].routed is None and "model exploded" in (failed[0].error or "")
+    failed = run(route_agent(classifier=BrokenClassifier()), factories.records(encode(item)))
+    assert topics(failed) == [DEAD_LETTER]
+    assert "model exploded" in decode(failed[0].value, expect=DeadLetter).data.error
     mixed = route_batch(
-        table=table,
-        classifier=FixedClassifier(("民政", 0.9)),
-        threshold=0.77,
-        raws=[b"junk", encode(item), None],
-    )
+        table=load_rule_table(DEFAULT_RULES), classifier=FixedClassifier(("民政", 0.9)),
+        threshold=0.77, raws=[b"junk", encode(item), None],
+    )  # fmt: skip
     assert [o.routed is not None for o in mixed] == [False, True, False]
     assert mixed[1].routed is not None and mixed[1].routed.data.department_code == "civil"
 
 
+def test_an_unsure_item_goes_to_the_dispatch_desk_and_waits_in_triage(
+    sessions: sessionmaker[Session],
+) -> None:
+    item = factories.received("关于我们村的一些情况反映")
+    unsure = FixedClassifier(("城乡建设", 0.4), ("民政", 0.35))
+    outputs = run(
+        route_agent(classifier=unsure, sessions=sessions), factories.records(encode(item))
+    )
+    assert topics(outputs) == [FEEDBACK_ROUTED, "queue.dispatch"]
+    assert decode(outputs[0].value, expect=FeedbackRouted).data.method is RoutingMethod.TRIAGE
+    with sessions() as session:
+        (waiting,) = service.list_open_triage(session=session, limit=10)
+        assert waiting.ticket_no == item.data.ticket_no
+        assert waiting.received_event == encode(item)
+
+
 def test_routing_links_a_near_copy_and_reports_a_burst_about_one_place() -> None:
-    from datetime import timedelta
-
-    from feedbackloop.events import HotspotDetected
-    from services.router.agents import route_batch
-    from services.router.hotspots import Detector
-
-    table = load_rule_table(DEFAULT_RULES)
-    detector = Detector(hotspot_items=3, hotspot_window=timedelta(hours=24))
     texts = ["幸福小区电梯坏了三天没人修", "幸福小区电梯坏了三天没人修", "幸福小区物业乱收费"]
     items = [
         factories.received(text, ticket_no=f"261122100{n:03d}0") for n, text in enumerate(texts)
     ]
-    outcomes = route_batch(
-        table=table,
+    agent = route_agent(
         classifier=FixedClassifier(("城乡建设", 0.9)),
-        threshold=0.77,
-        raws=[encode(item) for item in items],
-        detector=detector,
+        detector=Detector(hotspot_items=3, hotspot_window=timedelta(hours=24)),
     )
-    routed = [o.routed.data for o in outcomes if o.routed is not None]
+    outputs = run(agent, factories.records(*(encode(item) for item in items)))
+    routed = [
+        decode(o.value, expect=FeedbackRouted).data for o in outputs if o.topic == FEEDBACK_ROUTED
+    ]
     assert [r.duplicate_of for r in routed] == [None, items[0].data.ticket_no, None]
-    assert outcomes[2].hotspot is not None
-    spot = decode(encode(outcomes[2].hotspot), expect=HotspotDetected).data
-    assert spot.place == "幸福小区" and len(spot.ticket_nos) == 3
-    assert outcomes[0].hotspot is None and outcomes[1].hotspot is None
+    (spot,) = [o for o in outputs if o.topic == FEEDBACK_HOTSPOTS]
+    burst = decode(spot.value, expect=HotspotDetected).data
+    assert burst.place == "幸福小区" and len(burst.ticket_nos) == 3
+    assert topics(outputs)[-1] == FEEDBACK_HOTSPOTS  # with the item that completed the burst
 
 
-def test_a_copy_of_an_item_read_at_another_offset_is_not_routed_again(tmp_path: Path) -> None:
-    sessions = create_store(f"sqlite:///{tmp_path / 'router.db'}", Base.metadata)
-    app = faust.App("test-router-copies", store="memory://", autodiscover=False)
-    recorder, metrics = Recorder(), RouterMetrics()
-    agent = agents.register(
-        app,
-        source=app.topic("feedback.received", key_serializer="raw", value_serializer="raw"),
-        table=load_rule_table(DEFAULT_RULES),
-        classifier=FixedClassifier(("教育文体", 0.9)),
-        threshold=0.77,
-        publish=recorder,
-        metrics=metrics,
-        sessions=sessions,
-    )
+def test_a_copy_of_an_item_read_at_another_offset_is_not_routed_again(
+    sessions: sessionmaker[Session],
+) -> None:
+    agent = route_agent(sessions=sessions)
     item = factories.received("小区自来水管漏水，已经停水两天了")
-
-    async def run() -> None:
-        async with agent.test_context() as context:  # type: ignore[attr-defined]
-            # intake's relay published it twice: the test context gives each its own offset
-            await context.put(key=b"k", value=encode(item))
-            await context.put(key=b"k", value=encode(item))
-            # The store is written in a worker thread: wait until both have been handled.
-            deadline = time.monotonic() + 10
-            while metrics.copies_dropped._value.get() < 1 and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
-
-    asyncio.run(run())
-    assert recorder.topics() == [FEEDBACK_ROUTED, "queue.water"]
-    assert metrics.copies_dropped._value.get() == 1
+    # intake's relay published it twice: once in this batch, once in the next
+    first = run(agent, factories.records(encode(item), encode(item)))
+    later = run(agent, factories.records(encode(item), first=7))
+    assert topics(first) == [FEEDBACK_ROUTED, "queue.water"]
+    assert later == []
+    assert agent.metrics.copies_dropped._value.get() == 2
 
 
-def test_the_same_offset_read_again_is_a_redelivery_and_is_routed_again(tmp_path: Path) -> None:
-    sessions = create_store(f"sqlite:///{tmp_path / 'router.db'}", Base.metadata)
+def test_the_same_offset_read_again_is_a_redelivery_and_is_routed_again(
+    sessions: sessionmaker[Session],
+) -> None:
+    agent = route_agent(sessions=sessions)
+    item = factories.received("小区自来水管漏水，已经停水两天了")
+    first = run(agent, factories.records(encode(item), first=5))
+    # The router stopped before committing: the same record comes again, and so do its
+    # records (same event id, which consumers drop).
+    again = run(agent, factories.records(encode(item), first=5))
+    assert topics(again) == topics(first) == [FEEDBACK_ROUTED, "queue.water"]
+    assert decode(again[0].value).id == decode(first[0].value).id
     with sessions.begin() as session:
+        later = [("t2", 1, 7), ("t1", 2, 9), ("t2", 1, 8)]
         assert service.create_deliveries(session=session, deliveries=[("t1", 0, 5)]) == set()
-    with sessions.begin() as session:
-        # after a crash the same record comes again: its first output was aborted
-        assert service.create_deliveries(session=session, deliveries=[("t1", 0, 5)]) == set()
-        again = [("t2", 1, 7), ("t1", 2, 9), ("t2", 1, 8)]
-        assert service.create_deliveries(session=session, deliveries=again) == {1, 2}
+        assert service.create_deliveries(session=session, deliveries=later) == {1, 2}
 
 
 def test_a_batch_another_router_stored_meanwhile_is_stored_again_not_crashed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Two routers hold one partition for a moment during a rebalance: the other one stores
     # the same items between this router's look-up and its insert.
-    sessions = create_store(f"sqlite:///{tmp_path / 'router.db'}", Base.metadata)
     texts = ["小区1号楼电梯坏了", "小区2号楼电梯坏了", "小区3号楼电梯坏了"]
     items = [factories.received(t, ticket_no=f"26112210{n:05d}") for n, t in enumerate(texts)]
-    outcomes = agents.route_batch(
+    outcomes = route_batch(
         table=load_rule_table(DEFAULT_RULES), classifier=FixedClassifier(("城乡建设", 0.9)),
         threshold=0.77, raws=[encode(i) for i in items],
     )  # fmt: skip
@@ -227,3 +213,39 @@ def test_a_batch_another_router_stored_meanwhile_is_stored_again_not_crashed(
     with sessions() as session:
         for item in items:
             assert service.get_routing_record(session=session, ticket_id=item.data.ticket_id)
+
+
+def returned_by(item: Any, department: str) -> bytes:
+    event = TicketEvent(
+        ticket_id=item.data.ticket_id, ticket_no=item.data.ticket_no,
+        kind=TicketEventKind.RETURNED, state_from=TicketState.ROUTED,
+        state_to=TicketState.RETURNED, department_code=department, priority=Priority.NORMAL,
+        actor=f"department:{department}", reason="不属于我单位职责",
+        received_at=item.data.received_at, occurred_at=datetime.now(UTC),
+    )  # fmt: skip
+    return encode(new_event(data=event, source="/followup", subject=item.data.ticket_id))
+
+
+def test_a_returned_item_is_published_to_the_next_department_then_recorded(
+    sessions: sessionmaker[Session],
+) -> None:
+    item = factories.received("小区旁边的空地堆满建筑垃圾")
+    ranking = [("城乡建设", 0.55), ("环境保护", 0.3)]
+    with sessions.begin() as session:
+        service.create_routing_records(
+            session=session, records=[(item.data.ticket_id, encode(item), ranking, "housing")],
+            now=datetime.now(UTC),
+        )  # fmt: skip
+    recorder = Recorder()
+    agent = ReturnsAgent(
+        table=load_rule_table(DEFAULT_RULES), threshold=0.77, publish=recorder, sessions=sessions
+    )
+    other = factories.routed(item)  # any other ticket event is not the router's business
+    records = factories.records(
+        b"junk", encode(other), returned_by(item, "housing"), topic="ticket.events"
+    )
+    assert run(agent, records) == []
+    assert [topic for topic, _, _ in recorder.sent] == [FEEDBACK_ROUTED, "queue.environment"]
+    with sessions() as session:
+        record = service.get_routing_record(session=session, ticket_id=item.data.ticket_id)
+        assert record is not None and record.returns == 1

@@ -14,6 +14,7 @@ from feedbackloop.events import FeedbackRouted, decode, encode
 from feedbackloop.events.topics import FEEDBACK_ROUTED
 from feedbackloop.runtime.sql import create_store
 from services.router import agents, console, service, views
+from services.router.batch import route_batch
 from services.router.config import DEFAULT_RULES, Settings
 from services.router.hotspots import Detector
 from services.router.models import Base
@@ -135,8 +136,13 @@ def test_hotspots_are_remembered_once_and_listed(
     http: TestClient, sessions: sessionmaker[Session]
 ) -> None:
     texts = ["银杏花园电梯坏了三天没人修", "银杏花园电梯又停了", "银杏花园电梯关人了"]
-    items = [factories.received(t, ticket_no=f"261122100{n:03d}0") for n, t in enumerate(texts)]
-    outcomes = agents.route_batch(
+    # Arrived just now: the page shows the last 7 days.
+    now = datetime.now(UTC)
+    items = [
+        factories.received(t, ticket_no=f"261122100{n:03d}0", received_at=now)
+        for n, t in enumerate(texts)
+    ]
+    outcomes = route_batch(
         table=load_rule_table(DEFAULT_RULES), classifier=FixedClassifier(("城乡建设", 0.9)),
         threshold=0.77, raws=[encode(i) for i in items],
         detector=Detector(hotspot_items=3, hotspot_window=timedelta(hours=24)),

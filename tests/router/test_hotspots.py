@@ -1,10 +1,23 @@
 """Near-duplicates and hotspots."""
 
+import csv
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from services.router.hotspots import Detector, place_of, signature_of, signatures_of
+from feedbackloop.devstack.config import StackSettings
+from services.router.hotspots import (
+    PLACE,
+    Detector,
+    SignatureIndex,
+    _place_matches,
+    fingerprints_of,
+    place_of,
+    signature_of,
+    signatures_of,
+)
 
 T0 = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 NOISE = (
@@ -89,3 +102,38 @@ def test_batched_signatures_are_the_single_ones() -> None:
     assert np.array_equal(signatures_of([t for t in texts if len(t) >= 3]), expected[
         [i for i, t in enumerate(texts) if len(t) >= 3]
     ])  # fmt: skip
+
+
+# Letters that make places (suffixes, names, break characters) and some that end them.
+PLACE_ALPHABET = "小区花园村镇街道大路学校中幼儿医院市场广公社家的是在来自A1z ，。\n_é"
+
+
+@given(st.text(alphabet=PLACE_ALPHABET, max_size=40))
+@settings(max_examples=3000, deadline=None)
+def test_places_are_found_as_the_place_pattern_defines_them(text: str) -> None:
+    assert list(_place_matches(text)) == [m.group(1) for m in PLACE.finditer(text)]
+
+
+def test_places_in_the_real_messages_are_found_as_the_pattern_defines_them() -> None:
+    with (StackSettings().data_dir / "messages_with_votes.csv").open(encoding="utf-8") as handle:
+        texts = [f"{row['subject']}\n{row['detail']}" for row in csv.DictReader(handle)]
+    for text in texts:
+        assert list(_place_matches(text)) == [m.group(1) for m in PLACE.finditer(text)]
+
+
+def test_an_index_forgets_items_and_their_buckets() -> None:
+    index = SignatureIndex()
+    texts = [NOISE, NOISE, NOISE.replace("一个星期", "七天了"), "学校食堂的饭菜价格太贵"]
+    for n, fingerprint in enumerate(fingerprints_of(texts)):
+        index.insert(str(n), fingerprint)
+    (probe,) = fingerprints_of([NOISE])
+    assert index.most_similar(probe) in (("0", 1.0), ("1", 1.0))
+    index.remove("0")
+    assert index.most_similar(probe) == ("1", 1.0)
+    index.remove("1")
+    best, similarity = index.most_similar(probe)
+    assert best == "2" and 0.6 <= similarity < 1.0
+    for key in ("2", "3"):
+        index.remove(key)
+    assert index.most_similar(probe) == (None, 0.0)
+    assert not index._buckets and not index._fingerprints

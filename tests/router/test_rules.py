@@ -3,6 +3,8 @@
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from feedbackloop.devstack.config import StackSettings
@@ -105,3 +107,16 @@ def test_a_table_naming_an_unknown_department_is_refused(tmp_path: Path) -> None
     )
     with pytest.raises(ValidationError, match="nowhere"):
         load_rule_table(path)
+
+
+WORDS = ["停水", "漏水", "停电", "燃气", "暖气", "着火", "被困", "燃气泄漏", "小区", "路灯", "。"]
+
+
+@given(st.lists(st.sampled_from(WORDS), max_size=8).map("".join))
+@settings(max_examples=500, deadline=None)
+def test_the_word_scans_say_what_looking_for_each_word_says(text: str) -> None:
+    table = load_rule_table(DEFAULT_RULES)
+    assert table.is_urgent(text) == any(word in text for word in table.urgent_keywords)
+    hits = [sum(k in text for k in rule.keywords) for rule in table.rules]
+    expected = table.rules[hits.index(max(hits))] if max(hits) > 0 else None
+    assert table.best_rule(text) == expected

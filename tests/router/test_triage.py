@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from feedbackloop.events import Candidate, FeedbackRouted, RoutingMethod, decode
+from feedbackloop.events import Candidate, FeedbackRouted, RoutingMethod, decode, encode
 from feedbackloop.events.topics import FEEDBACK_ROUTED
 from feedbackloop.runtime.sql import create_store
 from services.router import service, views
@@ -136,13 +136,17 @@ def test_a_redelivered_batch_of_triage_items_is_queued_once(
     items = [
         factories.received(f"第{n}个说不清的情况", ticket_no=f"261122100{n:04d}") for n in range(3)
     ]
-    batch = [(item, CANDIDATES, "normal") for item in items]
+    batch = [
+        (item.data.ticket_id, item.data.ticket_no, encode(item), CANDIDATES, "normal")
+        for item in items
+    ]
     for _ in range(2):  # the router crashed after committing, and reads the batch again
         with sessions.begin() as session:
             service.create_triage_items(session=session, items=batch, now=datetime.now(UTC))
     with sessions.begin() as session:  # the same item twice in one batch
         again = factories.received("又一个说不清的情况", ticket_no="2611221009999")
-        twice = [(again, CANDIDATES, "normal")] * 2
+        row = (again.data.ticket_id, again.data.ticket_no, encode(again), CANDIDATES, "normal")
+        twice = [row] * 2
         service.create_triage_items(session=session, items=twice, now=datetime.now(UTC))
     with sessions() as session:
         assert len(service.list_open_triage(session=session, limit=10)) == 4
