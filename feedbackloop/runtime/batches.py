@@ -26,7 +26,8 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -80,6 +81,27 @@ class Consumer(Protocol):
     async def commit(self, offsets: dict[TopicPartition, int] | None = None) -> None: ...
     def seek(self, partition: TopicPartition, offset: int) -> None: ...
     def assignment(self) -> set[TopicPartition]: ...
+
+
+class Service(Protocol):
+    """Anything that starts and stops with a web app (the router's Kafka side)."""
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+def lifespan_of(service: Service) -> Callable[[Any], AbstractAsyncContextManager[None]]:
+    """An ASGI lifespan that starts a service with the web app and stops it after."""
+
+    @asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    return lifespan
 
 
 class Publisher(Protocol):

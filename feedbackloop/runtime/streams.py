@@ -1,4 +1,4 @@
-"""faust stream apps with the project's defaults, a raw publisher, dead letters, lifespans.
+"""faust stream apps with the project's defaults, a raw publisher and dead letters.
 
 followup runs its agents on faust; the router, whose volume faust's per-record machinery
 could not carry, runs on `feedbackloop.runtime.batches` instead.
@@ -13,13 +13,11 @@ publishing and committing replays the batch, and its outputs come again with the
 
 import logging
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
 import faust
-from fastapi import FastAPI
 
 from feedbackloop.events.dead_letters import dead_letter
 from feedbackloop.events.topics import DEAD_LETTER
@@ -95,22 +93,6 @@ class RawPublisher:
 def raw_topic(app: faust.App, *names: str) -> Any:
     """A source topic (or several) whose records the agents decode themselves."""
     return app.topic(*names, key_serializer="raw", value_serializer="raw")
-
-
-def stream_lifespan(
-    stream_app: faust.App,
-) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """An ASGI lifespan that starts the stream app with the web app and stops it after."""
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await stream_app.start()
-        try:
-            yield
-        finally:
-            await stream_app.stop()
-
-    return lifespan
 
 
 async def publish_dead_letter(publish: Publish, *, consumer: str, event: Any, reason: str) -> None:

@@ -4,8 +4,6 @@
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -24,7 +22,7 @@ from feedbackloop.events.topics import (
     TICKET_EVENTS,
     queue_topic,
 )
-from feedbackloop.runtime.batches import BatchHandler, BatchLoop, freeze_heap
+from feedbackloop.runtime.batches import BatchHandler, BatchLoop, freeze_heap, lifespan_of
 from feedbackloop.runtime.producer import KafkaPublisher
 from feedbackloop.runtime.sql import create_store
 from feedbackloop.runtime.topics import create_topics
@@ -169,15 +167,7 @@ def create_app(settings: Settings) -> FastAPI:
     streams = Streams(settings, table, model, metrics, sessions)
     metrics.watch(lambda: streams.loop.status if streams.loop else None)
 
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await streams.start()
-        try:
-            yield
-        finally:
-            await streams.stop()
-
-    app = FastAPI(title="feedbackloop router", version="1", lifespan=lifespan)
+    app = FastAPI(title="feedbackloop router", version="1", lifespan=lifespan_of(streams))
     app.state.streams = streams
     app.state.settings = settings
     app.state.sessions = sessions

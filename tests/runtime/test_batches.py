@@ -126,6 +126,18 @@ async def until(check: Callable[[], bool], *, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.005)
 
 
+async def started(
+    consumer: FakeConsumer, publisher: FakePublisher, handler: Echo, **options: Any
+) -> BatchLoop:
+    """A loop over `TOPIC` with quick fetches, started."""
+    loop = BatchLoop(
+        consumer=consumer, publisher=publisher, handlers={TOPIC: handler}, fetch_timeout_ms=5,
+        **options,
+    )  # fmt: skip
+    await loop.start()
+    return loop
+
+
 def values(n: int, prefix: str = "m") -> list[bytes]:
     return [f"{prefix}{i}".encode() for i in range(n)]
 
@@ -135,11 +147,7 @@ def test_batches_are_handled_in_order_in_a_worker_thread_and_committed() -> None
     publisher, echo = FakePublisher(), Echo()
 
     async def run() -> None:
-        loop = BatchLoop(
-            consumer=consumer, publisher=publisher, handlers={TOPIC: echo}, batch_size=3,
-            fetch_timeout_ms=5,
-        )  # fmt: skip
-        await loop.start()
+        loop = await started(consumer, publisher, echo, batch_size=3)
         await until(lambda: consumer.committed == {P0: 7, P1: 3})
         await loop.stop()
 
@@ -157,10 +165,7 @@ def test_nothing_is_committed_before_the_broker_has_the_batch() -> None:
 
     async def run() -> None:
         publisher.hold = asyncio.Event()
-        loop = BatchLoop(
-            consumer=consumer, publisher=publisher, handlers={TOPIC: echo}, fetch_timeout_ms=5
-        )
-        await loop.start()
+        loop = await started(consumer, publisher, echo)
         await until(lambda: echo.handled == values(2))
         await asyncio.sleep(0)  # give the loop every chance to commit early
         assert consumer.commits == []
@@ -177,11 +182,7 @@ def test_a_failed_delivery_reads_the_batch_again_and_loses_nothing() -> None:
     publisher.fail_next = 1
 
     async def run() -> BatchLoop:
-        loop = BatchLoop(
-            consumer=consumer, publisher=publisher, handlers={TOPIC: echo}, batch_size=2,
-            fetch_timeout_ms=5, first_backoff=0.01,
-        )  # fmt: skip
-        await loop.start()
+        loop = await started(consumer, publisher, echo, batch_size=2, first_backoff=0.01)
         await until(lambda: consumer.committed == {P0: 4})
         await loop.stop()
         return loop
@@ -202,11 +203,7 @@ def test_a_failing_handler_is_retried_after_a_pause_and_then_goes_on() -> None:
     echo.fail_next = 2  # the store is locked twice in a row
 
     async def run() -> BatchLoop:
-        loop = BatchLoop(
-            consumer=consumer, publisher=publisher, handlers={TOPIC: echo},
-            fetch_timeout_ms=5, first_backoff=0.01,
-        )  # fmt: skip
-        await loop.start()
+        loop = await started(consumer, publisher, echo, first_backoff=0.01)
         await until(lambda: consumer.committed == {P0: 3})
         consumer.add(P0, b"later")
         await until(lambda: consumer.committed == {P0: 4})
@@ -224,10 +221,7 @@ def test_a_rebalance_hands_partitions_on_only_once_everything_read_is_committed(
 
     async def run() -> None:
         publisher.hold = asyncio.Event()
-        loop = BatchLoop(
-            consumer=consumer, publisher=publisher, handlers={TOPIC: echo}, fetch_timeout_ms=5
-        )
-        await loop.start()
+        loop = await started(consumer, publisher, echo)
         await until(lambda: echo.handled == values(5))
         revoked = asyncio.create_task(consumer.listener.on_partitions_revoked({P0}))
         await asyncio.sleep(0.05)
@@ -254,10 +248,7 @@ def test_stop_commits_what_was_published() -> None:
     publisher, echo = FakePublisher(), Echo()
 
     async def run() -> None:
-        loop = BatchLoop(
-            consumer=consumer, publisher=publisher, handlers={TOPIC: echo}, fetch_timeout_ms=5
-        )
-        await loop.start()
+        loop = await started(consumer, publisher, echo)
         await until(lambda: len(publisher.sent) == 3)
         await loop.stop()
 
@@ -281,11 +272,7 @@ def test_a_fetch_that_fails_is_tried_again() -> None:
     consumer.getmany = flaky  # type: ignore[method-assign]
 
     async def run() -> BatchLoop:
-        loop = BatchLoop(
-            consumer=consumer, publisher=publisher, handlers={TOPIC: echo},
-            fetch_timeout_ms=5, first_backoff=0.01,
-        )  # fmt: skip
-        await loop.start()
+        loop = await started(consumer, publisher, echo, first_backoff=0.01)
         await until(lambda: consumer.committed == {P0: 2})
         await loop.stop()
         return loop
