@@ -1,6 +1,7 @@
 """The CloudEvents-style envelope every event travels in."""
 
 import functools
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from typing import Generic, Literal, TypeVar
@@ -67,6 +68,17 @@ def new_event(
     )
 
 
+_NAMESPACE_BYTES = _EVENT_NAMESPACE.bytes
+
+
 def deterministic_event_id(cause_id: str, step: str) -> str:
-    """Derive the id of an event caused by another, so re-processing yields the same id."""
-    return str(uuid.uuid5(_EVENT_NAMESPACE, f"{cause_id}/{step}"))
+    """Derive the id of an event caused by another, so re-processing yields the same id.
+
+    It is `uuid.uuid5(namespace, "<cause>/<step>")`, computed without the UUID object (a
+    router derives one per item; this is a quarter of the time).
+    """
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{cause_id}/{step}".encode()).digest())
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest[:16].hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"

@@ -153,7 +153,8 @@ class _Batch:
 class _Sent:
     """A handled batch whose records are on their way to the broker."""
 
-    receipts: list[Awaitable[Any]]
+    #: Handing the records over, which resolves to their receipts.
+    handing: "asyncio.Future[list[Awaitable[Any]]]"
     ends: dict[TopicPartition, int]
 
 
@@ -203,6 +204,7 @@ class BatchLoop:
         self._idle.set()
         self._fetcher: asyncio.Task[None] | None = None
         self._worker: asyncio.Task[None] | None = None
+        self._committing: asyncio.Task[None] | None = None
         self._stopping = False
         self.status = LoopStatus()
 
@@ -272,6 +274,7 @@ class BatchLoop:
 
     async def _work(self) -> None:
         previous: _Sent | None = None
+        current: _Sent | None = None
         backoff = self._first_backoff
         while True:
             try:
@@ -281,31 +284,54 @@ class BatchLoop:
                     previous = None
                 batch = await self._queue.get()
                 outputs = await batch.handler.handle(await batch.prepared)
-                sent = _Sent(await self._publisher.send_many(outputs), batch.ends)
+                # Handed over in the background: a partition whose previous batch is still
+                # on its way holds up only itself, not the next batch's routing.
+                current = _Sent(
+                    asyncio.ensure_future(self._publisher.send_many(outputs)), batch.ends
+                )
                 if previous is not None:
                     # Delivered while this batch was handled, usually: now commit it.
                     await self._settle(previous)
-                previous = sent
+                previous, current = current, None
                 self.status.batches += 1
                 backoff = self._first_backoff
             except (asyncio.CancelledError, KeyboardInterrupt):
                 raise
             except Exception as exc:
-                previous = None
+                for dropped in (previous, current):
+                    if dropped is not None:
+                        dropped.handing.cancel()
+                previous = current = None
                 await self._rewind(exc, backoff)
                 backoff = min(backoff * 2, self._longest_backoff)
 
     async def _settle(self, sent: _Sent) -> None:
-        """Wait until the broker has a batch's records, then commit its offsets."""
-        await asyncio.gather(*sent.receipts)
+        """Wait until the broker has a batch's records, then commit its offsets.
+
+        The commit goes out in the background, after the ones before it: the next batch
+        need not wait for the coordinator's answer.
+        """
+        await asyncio.gather(*await sent.handing)
+        self._restart_at.update(sent.ends)
+        self._committing = asyncio.create_task(self._commit(sent.ends, after=self._committing))
+
+    async def _commit(
+        self, ends: dict[TopicPartition, int], *, after: "asyncio.Task[None] | None"
+    ) -> None:
+        if after is not None:
+            with contextlib.suppress(Exception):
+                await after
         try:
-            await self._consumer.commit(sent.ends)
+            await self._consumer.commit(ends)
         except (CommitFailedError, IllegalStateError) as exc:
             # The group moved the partitions on; their new owner reads from the last
             # commit and its consumers drop what comes twice (same event ids).
             log.warning("could not commit a delivered batch (%s); it may be replayed", exc)
-        self._restart_at.update(sent.ends)
-        self._closed()
+        except KafkaError as exc:
+            # Delivered, not committed: a later commit covers it, or a restart replays it.
+            log.warning("committing a delivered batch failed (%s)", exc)
+        finally:
+            self._closed()
 
     async def _rewind(self, exc: Exception, pause: float) -> None:
         """Drop everything in flight and read again from the first offsets not committed."""
@@ -315,6 +341,9 @@ class BatchLoop:
         level = logging.WARNING if isinstance(exc, KafkaError | OSError) else logging.ERROR
         log.log(level, "batch failed, reading it again in %.1f s: %s", pause, exc, exc_info=exc)
         await _cancel(self._fetcher)
+        if self._committing is not None:
+            with contextlib.suppress(Exception):
+                await self._committing
         while not self._queue.empty():
             self._queue.get_nowait().prepared.cancel()
         assigned = self._consumer.assignment()

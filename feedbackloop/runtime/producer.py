@@ -98,7 +98,7 @@ class KafkaPublisher:
         receipts resolve once the broker has them."""
         producer = self._connected()
         builders: dict[tuple[str, int], Any] = {}
-        receipts: list[Awaitable[Any]] = []
+        full: list[tuple[Any, str, int]] = []
         partition_of: dict[tuple[str, int], int] = {}  # a key's murmur2 hash, per count
         for output in outputs:
             partitions = self._partitions.get(output.topic)
@@ -114,13 +114,15 @@ class KafkaPublisher:
             if builder is None:
                 builder = builders[where] = producer.create_batch()
             if builder.append(key=key, value=output.value, timestamp=None) is None:
-                # Full: send it and start the next one (an empty batch takes any record).
-                receipts.append(await self._submit(builder, *where))
+                # Full: queue it and start the next one (an empty batch takes any record).
+                full.append((builder, *where))
                 builder = builders[where] = producer.create_batch()
                 builder.append(key=key, value=output.value, timestamp=None)
-        for where, builder in builders.items():
-            receipts.append(await self._submit(builder, *where))
-        return receipts
+        batches = full + [(builder, *where) for where, builder in builders.items()]
+        # Handed over together: a partition whose last batch is still being sent makes only
+        # its own next batch wait, not every other partition's. Batches of one partition
+        # still go in order (waiters resume in the order they began to wait).
+        return list(await asyncio.gather(*(self._submit(*batch) for batch in batches)))
 
     async def _submit(self, builder: Any, topic: str, partition: int) -> Awaitable[Any]:
         # Closed, the batch goes out at once instead of lingering for more records.

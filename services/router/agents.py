@@ -70,39 +70,69 @@ class RouteAgent:
         """Decide, remember and say what to publish, for a prepared batch."""
         records, batch = prepared
         outcomes = decide_batch(prepared=batch, detector=self.detector)
-        copies: set[int] = set()
-        if self.sessions is not None:
-            places = [(record.partition, record.offset) for record in records]
-            # Stored before anything is published: a redelivery after a crash finds the
-            # items remembered and queued.
-            copies = await asyncio.to_thread(remember, self.sessions, outcomes, places)
-        return self.outputs(records, outcomes, copies)
+        if self.sessions is None:
+            return self.outputs(records, outcomes, set())
+        places = [(record.partition, record.offset) for record in records]
+        # Stored before anything is published: a redelivery after a crash finds the items
+        # remembered and queued. The records are encoded meanwhile (the store's thread
+        # spends much of its time in SQLite, which lets go of the GIL).
+        storing = asyncio.ensure_future(
+            asyncio.to_thread(remember, self.sessions, outcomes, places)
+        )
+        try:
+            per_item = self.encode(records, outcomes)
+        finally:
+            copies = await storing
+        return self.select(per_item, outcomes, copies)
 
     def outputs(
         self, records: list[Record], outcomes: list[Routed], copies: set[int]
     ) -> list[Output]:
         """The records a batch's outcomes publish; copies publish nothing."""
+        return self.select(self.encode(records, outcomes), outcomes, copies)
+
+    def encode(self, records: list[Record], outcomes: list[Routed]) -> list[list[Output]]:
+        """Each item's records: its routing on feedback.routed and on the department's
+        queue (and a hotspot it completed), or its dead letter."""
+        per_item: list[list[Output]] = []
+        for record, outcome in zip(records, outcomes, strict=True):
+            if outcome.routed is None:
+                reason = outcome.error or "unknown error"
+                per_item.append(
+                    [dead_letter_output(consumer=CONSUMER, record=record, reason=reason)]
+                )
+                continue
+            event = outcome.routed
+            wire = encode(event)
+            queue = queue_topic(event.data.department_code)
+            item = [
+                Output(FEEDBACK_ROUTED, event.subject, wire),
+                Output(queue, event.subject, wire),
+            ]
+            if outcome.hotspot is not None:
+                spot = outcome.hotspot
+                item.append(Output(FEEDBACK_HOTSPOTS, spot.subject, encode(spot)))
+            per_item.append(item)
+        return per_item
+
+    def select(
+        self, per_item: list[list[Output]], outcomes: list[Routed], copies: set[int]
+    ) -> list[Output]:
+        """The records to publish, copies left out, and the counts that go with them."""
         outputs: list[Output] = []
         routed: Counter[tuple[str, str]] = Counter()
         dead = 0
-        for position, (record, outcome) in enumerate(zip(records, outcomes, strict=True)):
+        for position, (item, outcome) in enumerate(zip(per_item, outcomes, strict=True)):
             if position in copies:
                 continue
+            outputs += item
             if outcome.routed is None:
-                reason = outcome.error or "unknown error"
-                outputs.append(dead_letter_output(consumer=CONSUMER, record=record, reason=reason))
                 dead += 1
                 continue
-            event = outcome.routed
-            decision = event.data
-            wire = encode(event)
-            outputs.append(Output(FEEDBACK_ROUTED, event.subject, wire))
-            outputs.append(Output(queue_topic(decision.department_code), event.subject, wire))
+            decision = outcome.routed.data
             routed[decision.department_code, decision.method.value] += 1
             if outcome.hotspot is not None:
                 log.warning("hotspot: %s", outcome.hotspot.data.place)
-                spot = outcome.hotspot
-                outputs.append(Output(FEEDBACK_HOTSPOTS, spot.subject, encode(spot)))
         for (department, method), count in routed.items():
             self.metrics.routed.labels(department=department, method=method).inc(count)
         if dead:

@@ -150,10 +150,12 @@ _FOLD = _random.integers(0, 2**63, size=ROWS, dtype=np.uint64) * np.uint64(2) + 
 
 
 class Fingerprint(NamedTuple):
-    """A text's MinHash signature and the keys of its LSH bands."""
+    """What the detector needs of a text: its MinHash signature, the keys of its LSH bands
+    and the place it names (all of it computed before the detector sees the item)."""
 
     signature: np.ndarray
     bands: tuple[int, ...]
+    place: str | None
 
 
 def fingerprints_of(texts: list[str]) -> list[Fingerprint]:
@@ -163,8 +165,8 @@ def fingerprints_of(texts: list[str]) -> list[Fingerprint]:
         folded = (signatures.reshape(len(texts), BANDS, ROWS) * _FOLD).sum(axis=2)
         folded = (folded << np.uint64(4)) | np.arange(BANDS, dtype=np.uint64)
     return [
-        Fingerprint(signature, tuple(bands))
-        for signature, bands in zip(signatures, folded.tolist(), strict=True)
+        Fingerprint(signature, tuple(bands), place_of(text))
+        for signature, bands, text in zip(signatures, folded.tolist(), texts, strict=True)
     ]
 
 
@@ -300,7 +302,7 @@ class Detector:
         self._index.insert(ticket_id, fingerprint)
         self._numbers[ticket_id] = ticket_no
         self._arrivals.append((at, ticket_id))
-        place = place_of(text)
+        place = fingerprint.place
         hotspot = self._count(place, category, ticket_no, at) if place and category else None
         observation = Observation(duplicate_of, round(similarity, 3), hotspot)
         self._seen[ticket_id] = observation
