@@ -148,11 +148,18 @@ def hotspots(
             duplicates.append((row["id"], seen.duplicate_of, seen.similarity, row["subject"]))
         if seen.hotspot:
             found.append(seen.hotspot)
-    console.print(f"{len(rows)} messages, {len(duplicates)} near-duplicates, {len(found)} hotspots")
+    first, last = parse_local_time(rows[0]["time"]), parse_local_time(rows[-1]["time"])
+    console.print(
+        f"{len(rows)} messages from {first:%Y-%m-%d} to {last:%Y-%m-%d}: "
+        f"{len(duplicates)} near-duplicates, {len(found)} hotspots", soft_wrap=True,
+    )  # fmt: skip
     for item, earlier, similarity, subject in duplicates[:15]:
-        console.print(f"  duplicate {item} of {earlier} ({similarity:.2f}): {subject.strip()[:40]}")
+        console.print(
+            f"  duplicate {item} of {earlier} ({similarity:.2f}): {' '.join(subject.split())[:40]}",
+            soft_wrap=True,
+        )
     for spot in found:
         console.print(
             f"  hotspot {spot.place} / {spot.category}: {len(spot.ticket_nos)} items "
-            f"{spot.first_at:%Y-%m-%d %H:%M} - {spot.last_at:%H:%M}"
-        )
+            f"{spot.first_at:%Y-%m-%d %H:%M} to {spot.last_at:%Y-%m-%d %H:%M}", soft_wrap=True,
+        )  # fmt: skip

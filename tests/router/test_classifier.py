@@ -130,3 +130,29 @@ def test_training_learns_from_operators_corrections(tmp_path: Path) -> None:
     few = type(corrections)(texts=corrections.texts[:4], labels=corrections.labels[:4], source="4")
     model, _ = train(train=small, dev=dev, extra=few)
     assert "民政" not in model.classes and model.card["corrections_skipped"] == 4
+
+
+def test_router_hotspots_replays_a_message_export_in_time_order(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    complaint = "诺亚山林小区的垃圾站每天臭气熏天，居民苦不堪言"
+    rows = ["id,time,subject,detail"]
+    # Out of order and in both of the export's time formats; three neighbours within an hour.
+    rows += [
+        "3,2019/7/8 10:48:00,垃圾站太臭,诺亚山林小区垃圾站臭气熏天，夏天根本不敢开窗",
+        f"1,2019-07-08 10:38:00,诺亚山林小区垃圾站,{complaint}，请处理",
+        f"2,2019/7/8 10:40:00,诺亚山林小区垃圾站,{complaint}，请尽快处理",
+        "4,not a time,无效时间,这一行没有时间，不计入",
+    ]
+    export = tmp_path / "votes.csv"
+    export.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(
+        app, ["router", "hotspots", "--data", str(export), "--min-items", "3",
+              "--model", str(model_dir)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (
+        "3 messages from 2019-07-08 to 2019-07-08: 1 near-duplicates, 1 hotspots" in result.output
+    )
+    assert "duplicate 2 of 1" in result.output
+    assert "hotspot 诺亚山林小区" in result.output and "3 items" in result.output
