@@ -12,9 +12,10 @@ handler instead, in three overlapping steps:
   before it.
 - `handle` owns the service's state and returns the records to publish. It may also
   publish and wait for delivery itself (the router's returns do, before updating a row).
-- A batch's offsets are committed once the broker has all of its records, in the order the
-  batches were read. Delivery is therefore at least once: a crash replays at most the
-  batches in flight, and their records come again with the same event ids.
+- A batch's records are handed to the producer, and its offsets committed, in the background
+  while the next batch is handled. The offsets are committed once the broker has all of its
+  records, in the order the batches were read. Delivery is therefore at least once: a crash
+  replays at most the batches in flight, and their records come again with the same event ids.
 - If handling, publishing or delivery fails, everything in flight is dropped and every
   partition goes back to its first offset not committed, after a pause that grows while the
   failures go on: a broker outage or a locked database is waited out, nothing read is lost.
@@ -28,7 +29,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiokafka import TopicPartition
@@ -168,7 +169,7 @@ class LoopStatus:
     last_error: str | None = None
     crashed: bool = False
     rebalances: int = 0
-    retry_in: float = field(default=0.0)
+    retry_in: float = 0.0
 
 
 class BatchLoop:

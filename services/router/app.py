@@ -152,6 +152,8 @@ class Streams:
             "records": status.records,
             "failures": status.failures,
             "last_error": status.last_error,
+            "retry_in_seconds": status.retry_in,
+            "rebalances": status.rebalances,
         }
 
 
