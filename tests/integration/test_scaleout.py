@@ -9,9 +9,12 @@ than one is measured by `bench/router.py`, not asserted here.)
 import asyncio
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError
 
 from feedbackloop.devstack.config import StackSettings
 from feedbackloop.devstack.fleet import Fleet
@@ -42,6 +45,27 @@ def counter(url: str, name: str) -> float:
     )
 
 
+def members_with_partitions(bootstrap: str, group: str) -> int:
+    """How many members of a consumer group hold partitions, once the group is stable."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        described = admin.describe_groups([group]).get(group, {})
+    except KafkaError:
+        return 0
+    finally:
+        admin.close()
+    if described.get("group_state") != "Stable":
+        return 0
+    return sum(1 for member in described.get("members", []) if _holds_partitions(member))
+
+
+def _holds_partitions(member: dict[str, Any]) -> bool:
+    assignment = member.get("member_assignment")
+    if not isinstance(assignment, dict):  # not the standard consumer protocol: say so
+        raise AssertionError(f"cannot read the assignment of {member.get('member_id')}")
+    return any(topic["partitions"] for topic in assignment.get("assigned_partitions", []))
+
+
 def test_two_routers_and_two_followups_share_the_work_and_handle_each_item_once(
     broker: LocalKafka, postgres: LocalPostgres, router_model: None, tmp_path: Path
 ) -> None:
@@ -50,6 +74,11 @@ def test_two_routers_and_two_followups_share_the_work_and_handle_each_item_once(
     fleet = Fleet(env=env, logs=tmp_path / "logs", counts=counts)
     fleet.start()
     try:
+        # Healthy is not yet in the group: the load starts once both replicas of each hold
+        # partitions (a fast burst would otherwise be done before the second one joins).
+        for group in ("feedbackloop-router", "feedbackloop-followup"):
+            wait_for(lambda g=group: members_with_partitions(broker.bootstrap, g) == 2,
+                     timeout=120, what=f"two members of {group} with partitions")  # fmt: skip
         planned = plan_day(items=ITEMS, seed=11, data_dir=StackSettings().data_dir)
         outcomes = asyncio.run(
             replay(planned, intake_url=fleet.url("intake"), wechat_token=DEV_WECHAT_TOKEN,
