@@ -5,10 +5,10 @@ could not carry, runs on `feedbackloop.runtime.batches` instead.
 
 Delivery is at least once. faust's `exactly_once` runs Kafka transactions only inside its own
 `Worker`, which these services do not use (they run faust inside an ASGI app), so asking for
-it changes nothing. Instead every agent waits until the broker has all of a batch's outputs
-before it commits the batch's offsets (nothing accepted is lost), every derived event has a
-deterministic id, and consumers drop an event whose id they have seen (a crash between
-publishing and committing replays the batch, and its outputs come again with the same ids).
+it changes nothing. Instead an agent's effects are stored (followup writes them to its outbox)
+or delivered (a dead letter waits for the broker) before faust acks the event, every derived
+event has a deterministic id, and consumers drop an event whose id they have seen (a crash
+before the commit replays the event, and its outputs come again with the same ids).
 """
 
 import logging
@@ -51,17 +51,6 @@ def create_stream_app(app_id: str, *, bootstrap: str, partitions: int) -> faust.
         broker_session_timeout=15.0,
         broker_heartbeat_interval=3.0,
     )
-
-
-async def commit_processed(
-    app: faust.App, stream: Any, events: list[Any], receipts: list[Awaitable[Any] | None]
-) -> None:
-    """Commit a batch once the broker has all its outputs (acked events only: faust's own
-    commit timer can then never commit an event whose outputs are still in flight)."""
-    await delivered(receipts)
-    for event in events:
-        await stream.ack(event)
-    await app.consumer.commit()
 
 
 class RawPublisher:
