@@ -2,8 +2,6 @@
 
 import os
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +14,6 @@ from kafka import KafkaConsumer, TopicPartition
 from feedbackloop.devstack.config import StackSettings
 from feedbackloop.devstack.kafka import LocalKafka
 from feedbackloop.devstack.postgres import LocalPostgres
-from feedbackloop.devstack.processes import Stack
 from feedbackloop.events import Envelope, InvalidEvent, decode
 from feedbackloop.events.topics import CORE_TOPICS
 from feedbackloop.runtime.topics import create_topics
@@ -29,62 +26,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
-    broker = LocalKafka(
-        home=tmp_path_factory.mktemp("kafka"),
-        pom=StackSettings().kafka_pom,
-        port=free_port(),
-        controller_port=free_port(),
-    )
-    broker.start(timeout=120)
-    create_topics(broker.bootstrap, list(CORE_TOPICS), partitions=PARTITIONS)
-    yield broker
-    broker.stop()
-
-
-@pytest.fixture(scope="session")
-def router_model() -> None:
-    """The router's model, trained as `make` does when it is missing."""
-    done = subprocess.run(
-        [sys.executable, "-m", "feedbackloop", "router", "train", "--if-missing"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
-@pytest.fixture(scope="session")
-def stack(
-    kafka: LocalKafka, router_model: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    settings = StackSettings(
-        state_dir=tmp_path_factory.mktemp("stack"),
-        kafka_port=kafka.port,
-        topic_partitions=PARTITIONS,
-        intake_port=free_port(),
-        router_port=free_port(),
-        followup_port=free_port(),
-        metrics_port=free_port(),
-    )
-    running = Stack(
-        settings=settings,
-        bootstrap=kafka.bootstrap,
-        extra_env={
-            # The callback survey goes out right after a resolve, and clocks are looked at
-            # often, so the full loop runs in seconds.
-            "FEEDBACKLOOP_FOLLOWUP_SLA_POLICIES": str(HERE / "sla-survey-now.yaml"),
-            "FEEDBACKLOOP_FOLLOWUP_CLOCK_INTERVAL_SECONDS": "0.2",
-            # Every test's items come from 127.0.0.1; the per-IP limit has its own tests.
-            "FEEDBACKLOOP_INTAKE_RATE_LIMIT_PER_MINUTE": "100000",
-        },
-    )
-    running.start(timeout=180)
-    yield running
-    running.stop()
 
 
 def wait_for(check: Callable[[], Any], *, timeout: float = 60, what: str = "condition") -> Any:
