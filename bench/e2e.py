@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -43,6 +44,8 @@ from feedbackloop.runtime.topics import create_topics
 from feedbackloop.simulate.driver import replay
 from feedbackloop.simulate.plan import plan_day
 from services.followup.models import Ticket
+from services.intake.credentials import Kind, create_credential
+from services.intake.database import create_store as intake_store
 
 PARTITIONS = 6
 
@@ -181,13 +184,19 @@ def run(args: argparse.Namespace, state: Path) -> dict[str, object]:
         counts = {"intake": 1, "router": args.routers, "followup": 1, "metrics": 1}
         fleet = Fleet(env=env, logs=state / "logs", counts=counts)
         fleet.start()
+        # The call centre posting the day's calls, as a deployment would register it.
+        with intake_store(env["FEEDBACKLOOP_INTAKE_DATABASE_URL"]).begin() as session:
+            hotline_token = create_credential(
+                session=session, kind=Kind.HOTLINE, name="bench call centre", now=datetime.now(UTC)
+            )
         planned = plan_day(items=args.items, seed=args.seed, data_dir=settings.data_dir)
         before = fleet.usage()
         with PeakMemory(fleet) as memory:
             started = time.perf_counter()
             outcomes = asyncio.run(
                 replay(planned, intake_url=fleet.url("intake"), wechat_token=DEV_WECHAT_TOKEN,
-                       speed=None, concurrency=args.concurrency, give_up=600)
+                       speed=None, concurrency=args.concurrency, give_up=600,
+                       hotline_token=hotline_token)
             )  # fmt: skip
             accepted_seconds = time.perf_counter() - started
             accepted = sum(o.status == "accepted" for o in outcomes)

@@ -117,6 +117,9 @@ def stack(
             "FEEDBACKLOOP_FOLLOWUP_CLOCK_INTERVAL_SECONDS": "0.2",
             # Every test's items come from 127.0.0.1; the per-IP limit has its own tests.
             "FEEDBACKLOOP_INTAKE_RATE_LIMIT_PER_MINUTE": "100000",
+            # Tests poll followup's status API from 127.0.0.1 too; the per-address lookup
+            # limit is tested on an API replica of its own (tests/security/test_status_lookup.py).
+            "FEEDBACKLOOP_FOLLOWUP_STATUS_LOOKUPS_PER_MINUTE": "100000",
         },
     )
     running.start(timeout=180)

@@ -5,7 +5,18 @@ import os
 
 import typer
 
-from feedbackloop.cli import followup, imports, kafka, report, router, serve, simulate, stack
+from feedbackloop.cli import (
+    dlq,
+    followup,
+    imports,
+    intake,
+    kafka,
+    report,
+    router,
+    serve,
+    simulate,
+    stack,
+)
 
 app = typer.Typer(
     help="feedbackloop: citizen feedback from intake to department queue, on the clock.",
@@ -16,6 +27,8 @@ app.add_typer(kafka.app, name="kafka")
 app.add_typer(imports.app, name="import")
 app.add_typer(router.app, name="router")
 app.add_typer(followup.app, name="followup")
+app.add_typer(dlq.app, name="dlq")
+app.add_typer(intake.app, name="intake")
 app.command("serve")(serve.serve)
 app.command("up")(stack.up)
 app.command("status")(stack.status)

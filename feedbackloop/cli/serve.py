@@ -29,4 +29,7 @@ def serve(service: Service = typer.Argument(..., help="Which service to run.")) 
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=10,
+        # uvicorn would believe X-Forwarded-For from 127.0.0.1; each app trusts exactly the
+        # proxies of FEEDBACKLOOP_TRUSTED_PROXIES instead (feedbackloop/web/proxies.py).
+        proxy_headers=False,
     )

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from feedbackloop.devstack.config import StackSettings
+from feedbackloop.devstack.credentials import recorded_hotline_token
 from feedbackloop.simulate.actors import Credentials, act
 from feedbackloop.simulate.driver import Outcome, replay
 from feedbackloop.simulate.plan import ANSWERS, CHANNELS, Mix, plan_day
@@ -44,6 +45,11 @@ def simulate(
     ),
     concurrency: int = typer.Option(32, min=1, max=1000, help="Requests in flight"),
     wechat_token: str = typer.Option(DEV_WECHAT_TOKEN, help="intake's WeChat token"),
+    hotline_token: str | None = typer.Option(
+        None,
+        envvar="FEEDBACKLOOP_HOTLINE_TOKEN",
+        help="The call centre's credential [the one `feedbackloop up` made]",
+    ),
     followup: str | None = typer.Option(
         None, help="Act out departments and surveys through this followup (needs --credentials)"
     ),
@@ -56,10 +62,11 @@ def simulate(
     data_dir: Path | None = typer.Option(None, help="Citizen messages [../shared/data]"),
 ) -> None:
     """Plan a day (channel mix, arrival curve, real texts and reply delays, survey answers)."""
+    settings = StackSettings()
     planned = plan_day(
         items=items,
         seed=seed,
-        data_dir=data_dir or StackSettings().data_dir,
+        data_dir=data_dir or settings.data_dir,
         channels=_mix(channels, CHANNELS),
         survey=_mix(survey, ANSWERS),
     )
@@ -72,9 +79,16 @@ def simulate(
                 progress.advance(task)
 
             result = asyncio.run(
-                replay(planned, intake_url=intake, wechat_token=wechat_token,
-                       speed=speed or None, concurrency=concurrency, on_outcome=seen)
-            )  # fmt: skip
+                replay(
+                    planned,
+                    intake_url=intake,
+                    wechat_token=wechat_token,
+                    speed=speed or None,
+                    concurrency=concurrency,
+                    on_outcome=seen,
+                    hotline_token=hotline_token or recorded_hotline_token(settings.state_dir),
+                )
+            )
         outcomes = {o.n: o for o in result}
     if followup and outcomes:
         if credentials is None:

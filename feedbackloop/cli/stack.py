@@ -7,6 +7,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -16,6 +17,7 @@ from rich.table import Table
 
 from feedbackloop.cli.kafka import local_kafka, start_kafka
 from feedbackloop.devstack.config import SERVICES, StackSettings
+from feedbackloop.devstack.credentials import TOKEN_FILE
 from feedbackloop.devstack.kafka import KafkaError
 from feedbackloop.devstack.processes import Stack, StackError, read_state
 
@@ -99,6 +101,7 @@ def _print_urls(settings: StackSettings, bootstrap: str) -> None:
     table.add_row("operator console", f"{settings.url_of('router')}/console")
     table.add_row("三率 league table", f"{settings.url_of('metrics')}/rates")
     table.add_row("logs", str((settings.state_dir / "logs").resolve()))
+    table.add_row("simulated call centre's token", str((settings.state_dir / TOKEN_FILE).resolve()))
     console.print(table)
 
 
@@ -120,8 +123,8 @@ def run_demo(settings: StackSettings) -> None:
         for body in demo_messages(settings.data_dir):
             accepted = client.post(f"{settings.url_of('intake')}/api/v1/feedback", json=body)
             accepted.raise_for_status()
-            ticket_no = accepted.json()["ticket_no"]
-            ticket = _wait_for_ticket(client, settings.url_of("followup"), ticket_no)
+            ticket_no, link = accepted.json()["ticket_no"], accepted.json()["status_url"]
+            ticket = _wait_for_ticket(client, settings.url_of("followup"), ticket_no, link)
             table.add_row(
                 ticket_no,
                 body["title"][:24],
@@ -135,10 +138,14 @@ def _beijing(iso: str) -> str:
     return datetime.fromisoformat(iso).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
 
 
-def _wait_for_ticket(client: httpx.Client, base: str, ticket_no: str) -> dict[str, str] | None:
+def _wait_for_ticket(
+    client: httpx.Client, base: str, ticket_no: str, status_url: str
+) -> dict[str, str] | None:
+    # The status link's secret shows the deadline; the number alone only state and unit.
+    secret = parse_qs(urlsplit(status_url).query).get("k", [""])[0]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        reply = client.get(f"{base}/api/v1/tickets/{ticket_no}")
+        reply = client.get(f"{base}/api/v1/tickets/{ticket_no}", params={"k": secret})
         if reply.status_code == 200:
             return dict(reply.json())
         time.sleep(0.2)

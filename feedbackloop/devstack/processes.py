@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from feedbackloop.devstack.config import SERVICES, StackSettings
+from feedbackloop.devstack.credentials import stack_hotline_token
 
 
 class StackError(RuntimeError):
@@ -89,6 +90,8 @@ class Stack:
     services: dict[str, ServiceProcess] = field(default_factory=dict)
     #: More environment for every service (e.g. a test's SLA policy file).
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: The simulated call centre's credential (`Authorization: Bearer <token>`), once started.
+    hotline_token: str = ""
 
     def env(self) -> dict[str, str]:
         """The environment every service process gets."""
@@ -109,6 +112,11 @@ class Stack:
         # followup, the league table on metrics).
         for name in ("router", "followup", "metrics"):
             env.setdefault(f"FEEDBACKLOOP_CONSOLE_{name.upper()}_URL", self.settings.url_of(name))
+        # The status link intake gives a citizen points at this stack's followup, on its port.
+        env.setdefault(
+            "FEEDBACKLOOP_INTAKE_STATUS_URL_TEMPLATE",
+            f"{self.settings.url_of('followup')}/t/{{ticket_no}}",
+        )
         env.update(self.extra_env)
         for name in SERVICES:
             env[f"FEEDBACKLOOP_{name.upper()}_PORT"] = str(self.settings.port_of(name))
@@ -130,6 +138,9 @@ class Stack:
         except StackError:
             self.stop()
             raise
+        self.hotline_token = stack_hotline_token(
+            state_dir=self.settings.state_dir, database_url=env["FEEDBACKLOOP_INTAKE_DATABASE_URL"]
+        )
         self._write_state()
 
     def stop(self) -> None:

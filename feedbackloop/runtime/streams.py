@@ -9,21 +9,38 @@ it changes nothing. Instead an agent's effects are stored (followup writes them 
 or delivered (a dead letter waits for the broker) before faust acks the event, every derived
 event has a deterministic id, and consumers drop an event whose id they have seen (a crash
 before the commit replays the event, and its outputs come again with the same ids).
+
+An agent hands each event's work to `settle`: a store that is locked or unreachable for a
+while is waited for (with backoff), anything else that fails goes to `feedback.dlq` with the
+reason, and the agent takes the next event. An exception never leaves an agent: faust would
+stop consuming its topic, silently, until the process restarts.
 """
 
+import asyncio
 import logging
 import tempfile
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
 
 from feedbackloop.events.dead_letters import dead_letter
 from feedbackloop.events.topics import DEAD_LETTER
 from feedbackloop.runtime.producer import Publish, delivered
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def create_stream_app(app_id: str, *, bootstrap: str, partitions: int) -> faust.App:
@@ -88,9 +105,17 @@ async def publish_dead_letter(publish: Publish, *, consumer: str, event: Any, re
     """Park a faust stream event on feedback.dlq with the reason, so the stream goes on.
 
     Returns once the broker has the letter: the event's offset may be committed after it.
+    While the broker refuses it, it is tried again (the event must not be acked unparked).
     """
     message = event.message
-    log.warning("%s dead-lettering %s: %s", consumer, message.tp, reason)
+    # The kind of error only: its details may quote the event (a citizen's words).
+    log.warning(
+        "%s dead-lettering %s offset %s: %s",
+        consumer,
+        message.tp,
+        message.offset,
+        reason.split(":", 1)[0],
+    )
     letter_key, letter = dead_letter(
         consumer=consumer,
         topic=message.topic,
@@ -100,4 +125,75 @@ async def publish_dead_letter(publish: Publish, *, consumer: str, event: Any, re
         value=event.value,
         error=reason,
     )
-    await delivered([await publish(DEAD_LETTER, letter_key, letter)])
+    async for attempt in AsyncRetrying(
+        wait=wait_exponential_jitter(multiplier=0.2, max=10), before_sleep=_log_retry(consumer)
+    ):
+        with attempt:
+            await delivered([await publish(DEAD_LETTER, letter_key, letter)])
+
+
+def transient_store_error(exc: BaseException) -> bool:
+    """True for store errors that pass: a locked SQLite file, a lost or refused PostgreSQL
+    connection, a deadlock or serialisation failure, an exhausted connection pool."""
+    if isinstance(exc, OperationalError | PoolTimeout):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def describe(exc: BaseException) -> str:
+    """Why an event could not be processed, for its dead letter.
+
+    For a database error, the kind and the driver's first line: SQLAlchemy's own message
+    adds the statement's parameters, which hold the citizen's words.
+    """
+    cause = exc.orig if isinstance(exc, DBAPIError) else None
+    if cause is not None:
+        lines = str(cause).strip().splitlines()
+        detail = lines[0] if lines else ""
+        return f"{type(exc).__name__} ({type(cause).__name__}): {detail}"[:1000]
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+async def settle(
+    event: Any,
+    work: Callable[[], T],
+    *,
+    consumer: str,
+    publish: Publish,
+    retry_seconds: float = 120.0,
+) -> T | None:
+    """Do one stream event's (synchronous) work in a thread; its result, None if dead-lettered.
+
+    Transient store errors are retried with exponential backoff for up to `retry_seconds`;
+    any other error, or one that outlasts the retries, dead-letters the event with the
+    reason (replay it with `feedbackloop dlq replay` after the fix).
+    """
+    retrying = AsyncRetrying(
+        retry=retry_if_exception(transient_store_error),
+        wait=wait_exponential_jitter(multiplier=0.1, max=10, jitter=0.5),
+        stop=stop_after_delay(retry_seconds),
+        before_sleep=_log_retry(consumer),
+        reraise=True,
+    )
+    try:
+        async for attempt in retrying:
+            with attempt:
+                # The store is synchronous; keep the event loop (and the HTTP API) free.
+                return await asyncio.to_thread(work)
+    except Exception as exc:
+        await publish_dead_letter(publish, consumer=consumer, event=event, reason=describe(exc))
+    return None
+
+
+def _log_retry(consumer: str) -> Callable[[RetryCallState], None]:
+    def log_it(state: RetryCallState) -> None:
+        failure = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "%s: %s, attempt %d; trying again in %.1f s",
+            consumer,
+            type(failure).__name__,
+            state.attempt_number,
+            state.next_action.sleep if state.next_action else 0.0,
+        )
+
+    return log_it

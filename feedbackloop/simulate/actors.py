@@ -1,9 +1,11 @@
 """Departments and citizens acting out a replayed plan through followup's workbench API.
 
 Each department accepts (签收) its ticket `accept_after` and resolves it (办结) with the real
-reply `resolve_after` after the ticket appears, both divided by the speed-up; then a hotline
-agent records the citizen's planned callback-survey (回访) answer once followup has opened
-the survey. Credentials are followup's: one per department, and an operator's.
+reply `resolve_after` after the ticket appears, both divided by the speed-up; then, for a
+hotline call, an agent records the caller's planned callback-survey (回访) answer once followup
+has opened the survey. Web and WeChat citizens answer through their own survey link, which
+followup sends by SMS or WeChat and operators may not answer for, so the simulation leaves
+those surveys open. Credentials are followup's: one per department, and an operator's.
 """
 
 import asyncio
@@ -87,6 +89,9 @@ async def act(
                          deadline=deadline, done={200})  # fmt: skip
         outcome["resolved"] += 1
         if item.survey == "none":
+            return
+        if item.channel != "hotline":
+            outcome["survey left to the citizen's link"] += 1
             return
         answer = {"solved": item.solved, "satisfaction": item.survey}
         async with slots:

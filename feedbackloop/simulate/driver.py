@@ -54,10 +54,18 @@ class Outcome:
 class IntakeClient:
     """Submits planned items through intake's channels, retrying until a deadline."""
 
-    def __init__(self, client: httpx.AsyncClient, *, wechat_token: str, give_up: float) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        wechat_token: str,
+        give_up: float,
+        hotline_token: str | None = None,
+    ) -> None:
         self._client = client
         self._wechat_token = wechat_token
         self._give_up = give_up
+        self._hotline_token = hotline_token
 
     async def _send(self, request: Callable[[], Awaitable[httpx.Response]]) -> tuple[Any, int]:
         """The response of the first attempt that is neither a crash nor a 429/5xx."""
@@ -124,7 +132,11 @@ class IntakeClient:
             lambda: self._client.post(
                 "/api/v1/hotline/calls:batch",
                 content="\n".join(lines).encode(),
-                headers={"Content-Type": "application/x-ndjson"},
+                headers={
+                    "Content-Type": "application/x-ndjson",
+                    # The call centre's credential; without one intake answers 401.
+                    "Authorization": f"Bearer {self._hotline_token or ''}",
+                },
             )
         )
         return {"attempts": attempts, **{r.get("call_id", ""): r for r in reply.json()["results"]}}
@@ -153,6 +165,7 @@ async def replay(
     concurrency: int = 32,
     give_up: float = 300.0,
     on_outcome: Callable[[Outcome], None] = lambda outcome: None,
+    hotline_token: str | None = None,
 ) -> list[Outcome]:
     """Send every planned item at its moment (the day sped up `speed` times, or at once)."""
     outcomes: list[Outcome] = []
@@ -169,7 +182,9 @@ async def replay(
         return started + (item.at / speed if speed else 0.0)
 
     async with httpx.AsyncClient(base_url=intake_url, timeout=30, limits=limits) as client:
-        intake = IntakeClient(client, wechat_token=wechat_token, give_up=give_up)
+        intake = IntakeClient(
+            client, wechat_token=wechat_token, give_up=give_up, hotline_token=hotline_token
+        )
 
         async def one(item: PlannedItem) -> None:
             async with slots:

@@ -40,7 +40,12 @@ def bearer_token(header: str | None) -> str | None:
 def parse_token(header: str | None) -> Token | None:
     """The `<id>.<secret>` token of a Bearer header; None when it is absent or malformed."""
     token = bearer_token(header)
-    if token is None or not _TOKEN.fullmatch(token):
+    return split_token(token) if token is not None else None
+
+
+def split_token(token: str) -> Token | None:
+    """An `<id>.<secret>` token given without a header (e.g. Open311's `api_key` field)."""
+    if not _TOKEN.fullmatch(token):
         return None
     credential_id, _, secret = token.partition(".")
     return Token(credential_id=credential_id, secret=secret)

@@ -124,7 +124,8 @@ class SessionCookies:
         """Whether a submitted form's token belongs to this session."""
         if not token or session.changed:  # a brand-new session has never shown a form
             return False
-        return hmac.compare_digest(self.csrf_token(session), token)
+        # As bytes: compare_digest raises on non-ASCII text, and a form field may hold any.
+        return hmac.compare_digest(self.csrf_token(session).encode(), token.encode())
 
 
 def is_secure(request: Request) -> bool:

@@ -1,25 +1,23 @@
 """The ticket-opening agent: FeedbackRouted in, a stored ticket (and its outbox event) out."""
 
-import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from feedbackloop.events import FeedbackRouted, InvalidEvent, decode
+from feedbackloop.events import FeedbackRouted, decode
 from feedbackloop.runtime.producer import Publish
-from feedbackloop.runtime.streams import publish_dead_letter
+from feedbackloop.runtime.streams import settle
 from services.followup import flows
 from services.followup.metrics import Tally
-from services.followup.states import IllegalTransition
 
 log = logging.getLogger(__name__)
 
-#: Sends one record: (topic, key, value).
+CONSUMER = "followup"
 
 
 def open_ticket(*, sessions: sessionmaker[Session], desk: flows.Desk, raw: bytes) -> bool:
@@ -41,6 +39,7 @@ def register(
     publish: Publish,
     wake_relay: Callable[[], None],
     tally: Tally | None = None,
+    retry_seconds: float = 120.0,
 ) -> Any:
     """Attach the ticket-opening agent to a faust app and return it."""
     counted = tally or Tally()
@@ -48,19 +47,16 @@ def register(
     @app.agent(source, name="open-tickets")
     async def open_tickets(stream: faust.StreamT) -> None:
         async for event in stream.events():
-            try:
-                # The store is synchronous; keep the event loop (and the HTTP API) free.
-                if await asyncio.to_thread(
-                    open_ticket, sessions=sessions, desk=desk, raw=event.value
-                ):
-                    counted.applied += 1
-            except (InvalidEvent, IllegalTransition, IntegrityError) as exc:
-                # Bad input or a conflict with stored data (e.g. a ticket number reused for
-                # another ticket): park it with the reason; the next event is handled.
-                await publish_dead_letter(
-                    publish, consumer="followup", event=event, reason=str(exc)
-                )
-                continue
-            wake_relay()
+            # A locked or unreachable store is waited for; bad input (InvalidEvent), a
+            # conflict with stored data (IllegalTransition, IntegrityError: a ticket number
+            # reused for another ticket) or a value the store refuses (DataError: a NUL in
+            # an address on PostgreSQL) is parked with the reason, and the next event is
+            # handled. Replays are harmless: an event id is applied once.
+            work = functools.partial(open_ticket, sessions=sessions, desk=desk, raw=event.value)
+            if await settle(
+                event, work, consumer=CONSUMER, publish=publish, retry_seconds=retry_seconds
+            ):
+                counted.applied += 1
+                wake_relay()
 
     return open_tickets

@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import faust
@@ -15,6 +16,8 @@ from starlette.exceptions import HTTPException
 from feedbackloop.events.topics import FEEDBACK_ROUTED, TICKET_EVENTS
 from feedbackloop.runtime.outbox import OutboxRelay
 from feedbackloop.runtime.streams import RawPublisher, create_stream_app, raw_topic
+from feedbackloop.web.limits import BodySizeLimit
+from feedbackloop.web.proxies import trust_proxies
 from services.followup import agents, callback_views, notifications, pages, views, web
 from services.followup.config import Settings
 from services.followup.database import open_store
@@ -53,10 +56,12 @@ def create_faust_app(
     agents.register(
         app, source=raw_topic(app, FEEDBACK_ROUTED), sessions=sessions, desk=desk,
         publish=publisher, wake_relay=wake, tally=tally,
+        retry_seconds=settings.store_retry_seconds,
     )  # fmt: skip
     notifications.register(
         app, source=raw_topic(app, TICKET_EVENTS), sessions=sessions, settings=settings,
-        notifier=notifications.create_notifier(settings, sessions),
+        notifier=notifications.create_notifier(settings, sessions), publish=publisher,
+        retry_seconds=settings.store_retry_seconds,
     )  # fmt: skip
     return app
 
@@ -88,6 +93,9 @@ def create_api(followup: Followup, *, lifespan: Any = None) -> FastAPI:
         body["detail"] = "请求内容不符合要求，请检查：" + "、".join(f for f in fields if f)
         return JSONResponse(body, status_code=422, media_type=PROBLEM_JSON)
 
+    app.add_middleware(BodySizeLimit, max_bytes=followup.settings.max_body_bytes)
+    # Last, so outermost: every other part sees the client, not the proxy.
+    trust_proxies(app, followup.settings.trusted_proxies)
     return app
 
 
@@ -109,6 +117,7 @@ def create_app(settings: Settings) -> FastAPI:
         table=OutboxMessage,
         bootstrap=settings.kafka_bootstrap,
         client_id="feedbackloop-followup-relay",
+        retention=timedelta(days=settings.outbox_retention_days),
     )
     followup.wake_relay = WakeFn(relay.wake)
     runner = ClockRunner(

@@ -1,12 +1,10 @@
 """Workbench credentials: a department, an operator or a supervisor, with a hashed secret.
 
 A credential is presented as `Authorization: Bearer <id>.<secret>`. Only scrypt(secret,
-salt) is stored; the secret is shown once, when the credential is created.
+salt) is stored (`feedbackloop.web.credentials`, the hashing every service shares); the
+secret is shown once, when the credential is created.
 """
 
-import hashlib
-import hmac
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -14,6 +12,13 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from feedbackloop.web.credentials import (
+    hash_secret,
+    new_salt,
+    new_token,
+    secret_matches,
+    split_token,
+)
 from services.followup.models import Credential
 
 
@@ -47,10 +52,6 @@ class Principal:
         return self.department_code if self.role is Role.DEPARTMENT else None
 
 
-def _hash(secret: str, salt: bytes) -> bytes:
-    return hashlib.scrypt(secret.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
-
-
 def create_credential(
     *,
     session: Session,
@@ -63,16 +64,16 @@ def create_credential(
     """Store a new credential and return its token (the only time the secret is seen)."""
     if (role is Role.DEPARTMENT) != (department_code is not None):
         raise ValueError("a department credential names its department; others do not")
-    credential_id = secrets.token_hex(6)
-    secret = secret or secrets.token_urlsafe(24)
-    salt = secrets.token_bytes(16)
+    credential_id, fresh = new_token()
+    secret = secret or fresh
+    salt = new_salt()
     session.add(
         Credential(
             id=credential_id,
             name=name,
             role=role.value,
             department_code=department_code,
-            secret_hash=_hash(secret, salt),
+            secret_hash=hash_secret(secret, salt),
             salt=salt,
             created_at=now,
         )
@@ -81,14 +82,14 @@ def create_credential(
 
 
 def get_principal(*, session: Session, token: str) -> Principal | None:
-    """The caller a token belongs to, or None if it is unknown, wrong or disabled."""
-    credential_id, _, secret = token.partition(".")
-    if not credential_id or not secret or len(token) > 200:
+    """The caller a token belongs to, or None if it is malformed, unknown, wrong or disabled."""
+    parsed = split_token(token)
+    if parsed is None:  # refused before the store or scrypt is touched
         return None
-    credential = session.get(Credential, credential_id)
+    credential = session.get(Credential, parsed.credential_id)
     if credential is None or credential.disabled_at is not None:
         return None
-    if not hmac.compare_digest(_hash(secret, credential.salt), credential.secret_hash):
+    if not secret_matches(parsed.secret, salt=credential.salt, stored=credential.secret_hash):
         return None
     return _principal(credential)
 

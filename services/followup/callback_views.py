@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict
 
 from services.followup.auth import Role
@@ -53,7 +53,11 @@ def list_callbacks(
 
 @router.post("/{callback_id}/done", response_model=CallbackOut, summary="回电完成")
 def mark_done(
-    callback_id: int, body: CallbackDoneIn, followup: FollowupDep, principal: PrincipalDep
+    # Bounded to what the store's integer column holds: a larger one is a 422, not a 500.
+    callback_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    body: CallbackDoneIn,
+    followup: FollowupDep,
+    principal: PrincipalDep,
 ) -> CallbackOut:
     """Record how a call went; a call is recorded once."""
     require(principal, Role.OPERATOR, Role.SUPERVISOR)

@@ -104,6 +104,11 @@ def update_paused(*, session: Session, ticket: Ticket, now: datetime) -> int:
     return paused
 
 
+def is_paused(*, session: Session, ticket: Ticket) -> bool:
+    """Whether a ticket's running limits stand still."""
+    return any(clock.paused_at is not None for clock in _running(session, ticket, LIMITS))
+
+
 def update_resumed(
     *, session: Session, book: SlaBook, calendar: WorkingCalendar, ticket: Ticket, now: datetime
 ) -> int:

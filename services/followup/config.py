@@ -6,6 +6,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from feedbackloop.web.proxies import TrustedProxies, trusted_proxies_field
+from feedbackloop.web.status_links import DEV_STATUS_LINK_KEY
 from services.followup.sla import DEFAULT_POLICIES
 
 # Development-only secrets: usable on a laptop, refused when FEEDBACKLOOP_ENV=production.
@@ -47,9 +49,22 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///.var/followup.db"
     host: str = "127.0.0.1"
     port: int = 8003
+    trusted_proxies: TrustedProxies = trusted_proxies_field("followup")
+    max_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Cap of JSON and form bodies; larger get 413."
+    )
     sla_policies: Path = Field(default=DEFAULT_POLICIES, description="SLA policy YAML file.")
     clock_interval_seconds: float = Field(
         default=5.0, gt=0, description="How often due clocks are looked for."
+    )
+    outbox_retention_days: float = Field(
+        default=7.0, gt=0, description="How long sent outbox rows are kept before pruning."
+    )
+    store_retry_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long the agents retry an event while the store is locked or "
+        "unreachable before dead-lettering it.",
     )
     survey_secret: str = Field(default=DEV_SURVEY_SECRET, min_length=16)
     session_secret: str = Field(
@@ -60,6 +75,26 @@ class Settings(BaseSettings):
     public_base_url: str = Field(
         default="http://127.0.0.1:8003",
         description="Where citizens reach the survey and status pages (for links in messages).",
+    )
+    status_link_key: str = Field(
+        default=DEV_STATUS_LINK_KEY,
+        min_length=16,
+        description="Key of the secret in citizens' status links (same as intake's): with it "
+        "the whole ticket shows, without it only the state and the handling unit.",
+        validation_alias=AliasChoices(
+            "FEEDBACKLOOP_FOLLOWUP_STATUS_LINK_KEY",
+            "FEEDBACKLOOP_STATUS_LINK_KEY",
+            "status_link_key",
+        ),
+    )
+    status_lookups_per_minute: int = Field(
+        default=20, ge=1, description="Status lookups (API and page) one address may make a minute."
+    )
+    caller_lookups_per_minute: int = Field(
+        default=20,
+        ge=1,
+        description="Caller verifications (ticket number + last four digits) one agent may try "
+        "a minute.",
     )
 
     wechat_app_id: str | None = Field(default=None, description="Official account AppID.")
@@ -91,6 +126,10 @@ class Settings(BaseSettings):
                     (
                         "FEEDBACKLOOP_FOLLOWUP_SESSION_SECRET",
                         self.session_secret == DEV_SESSION_SECRET,
+                    ),
+                    (
+                        "FEEDBACKLOOP_STATUS_LINK_KEY",
+                        self.status_link_key == DEV_STATUS_LINK_KEY,
                     ),
                 )
                 if dev

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from feedbackloop.web.credentials import parse_token
 from services.followup import auth
 from services.followup.auth import Principal, Role
 from services.followup.config import Settings
@@ -62,9 +63,9 @@ FollowupDep = Annotated[Followup, Depends(_followup)]
 
 
 def _principal(request: Request, followup: FollowupDep) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    found = followup.principal(token.strip()) if scheme.lower() == "bearer" else None
+    # Malformed, non-ASCII or foreign-scheme headers are refused here like a wrong token.
+    token = parse_token(request.headers.get("authorization"))
+    found = followup.principal(f"{token.credential_id}.{token.secret}") if token else None
     if found is None:
         raise HTTPException(
             401,

@@ -119,6 +119,39 @@ class ExtensionRequest(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
+class PauseRequest(Base):
+    """A department's request to stop the clocks (暂停计时), and the centre's decision.
+
+    The clocks run on until an operator approves: a department cannot stop its own deadline.
+    """
+
+    __tablename__ = "pause_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(80))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    approved: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    decided_by: Mapped[str | None] = mapped_column(String(80), default=None)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class LookupAudit(Base):
+    """A hotline agent's look-up of a ticket for a caller: who, which ticket, whether it matched.
+
+    The digits the caller gave are not kept: the row says only whether they matched.
+    """
+
+    __tablename__ = "lookup_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_no: Mapped[str] = mapped_column(String(20), index=True)
+    actor: Mapped[str] = mapped_column(String(80))
+    matched: Mapped[bool] = mapped_column(Boolean)
+    looked_up_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class Survey(Base):
     """One callback survey (回访) round of a ticket."""
 

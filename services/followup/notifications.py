@@ -6,7 +6,7 @@ event id, and dead-letters what cannot be delivered). Events nobody can be told 
 item without a phone number, say) are skipped: the citizen follows the status page instead.
 """
 
-import asyncio
+import functools
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +26,8 @@ from feedbackloop.events import (
 )
 from feedbackloop.events.dead_letters import dead_letter
 from feedbackloop.events.topics import DEAD_LETTER, TICKET_EVENTS
+from feedbackloop.runtime.producer import Publish
+from feedbackloop.runtime.streams import settle
 from services.followup import surveys
 from services.followup.config import Settings
 from services.followup.models import OutboxMessage, Ticket
@@ -155,20 +157,31 @@ def register(
     sessions: sessionmaker[Session],
     settings: Settings,
     notifier: Notifier,
+    publish: Publish,
+    retry_seconds: float = 120.0,
 ) -> Any:
     """Attach the notifying agent to a faust app and return it."""
 
+    def tell(event: Envelope[TicketEvent]) -> None:
+        notification = notification_for(sessions=sessions, settings=settings, event=event)
+        if notification is not None:
+            notifier.deliver(notification)
+
     @app.agent(source, name="notify")
     async def notify(stream: faust.StreamT) -> None:
-        async for raw in stream:
+        async for record in stream.events():
             try:
-                event = decode(raw, expect=TicketEvent)
+                event = decode(record.value, expect=TicketEvent)
             except InvalidEvent:
                 continue  # other services' bad records are dead-lettered by their consumers
-            notification = await asyncio.to_thread(
-                notification_for, sessions=sessions, settings=settings, event=event
+            # A store that is locked or away is waited for; anything else is parked with the
+            # reason (the notifier records deliveries by event id: a replay sends nothing twice).
+            await settle(
+                record,
+                functools.partial(tell, event),
+                consumer="followup-notify",
+                publish=publish,
+                retry_seconds=retry_seconds,
             )
-            if notification is not None:
-                await asyncio.to_thread(notifier.deliver, notification)
 
     return notify

@@ -1,23 +1,26 @@
 """Citizen pages: ticket status (/t/{ticket_no}) and the callback survey (/s/{token}).
 
 Neither shows personal data: the status page gives state, department and timeline only,
-in words for people; the survey page shows the department's reply.
+in words for people; the survey page shows the department's reply. A ticket number alone
+shows the state and the handling unit; the rest needs the status link's secret (`?k=`),
+and every lookup counts against the client's per-minute budget (see `lookups`).
 """
 
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException
+from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader
 
 from feedbackloop.events import TicketState
-from services.followup import service, surveys
+from feedbackloop.web.rates import RateLimited
+from services.followup import lookups, service, surveys
 from services.followup.calendar import BEIJING
 from services.followup.deps import FollowupDep
 from services.followup.models import Ticket
-from services.followup.schemas import PublicTicket, public_ticket
+from services.followup.schemas import PublicTicket, TicketGlimpse, public_ticket, ticket_glimpse
 from services.followup.states import STATE_LABELS, IllegalTransition
 from services.followup.surveys import (
     SATISFACTION_LABELS,
@@ -66,30 +69,59 @@ _templates = Environment(
 )
 
 
-def _render(name: str, *, status: int = 200, **context: Any) -> HTMLResponse:
+def _render(
+    name: str, *, status: int = 200, headers: dict[str, str] | None = None, **context: Any
+) -> HTMLResponse:
     html = _templates.get_template(name).render(**context)
-    return HTMLResponse(html, status_code=status, headers=HEADERS)
+    return HTMLResponse(html, status_code=status, headers={**HEADERS, **(headers or {})})
 
 
 def _local(moment: datetime) -> str:
     return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
 
 
-@router.get("/api/v1/tickets/{ticket_no}", response_model=PublicTicket, summary="查询工单 — status")
-def get_status(ticket_no: str, followup: FollowupDep) -> PublicTicket:
-    """A ticket's state, department and deadline by ticket number (no personal data)."""
+#: The status link's secret; anything else (or nothing) shows the state and the unit only.
+SecretQuery = Annotated[str | None, Query(alias="k", description="状态链接中的密钥")]
+
+
+@router.get(
+    "/api/v1/tickets/{ticket_no}",
+    response_model=PublicTicket | TicketGlimpse,
+    summary="查询工单 — status",
+    responses={429: {"description": "Too many lookups from this address; see Retry-After"}},
+)
+def get_status(
+    ticket_no: str, request: Request, followup: FollowupDep, k: SecretQuery = None
+) -> PublicTicket | TicketGlimpse:
+    """A ticket's state and handling unit by number; the whole ticket with its link's `k`."""
+    try:
+        lookups.check_status_lookup(request, followup.settings)
+    except RateLimited as exc:
+        raise lookups.too_many(exc) from exc
+    number = ticket_no.strip()
     with followup.sessions() as session:
-        ticket = service.get_ticket(session=session, ticket_no=ticket_no.strip())
+        ticket = service.get_ticket(session=session, ticket_no=number)
         if ticket is None:
             raise HTTPException(
                 404, f"没有找到工单 {ticket_no}，请核对工单号；刚提交的工单可能需要几秒钟才能查到"
             )
+        if not lookups.shows_all(followup.settings, ticket.ticket_no, k):
+            return ticket_glimpse(ticket)
         return public_ticket(session, ticket)
 
 
 @router.get("/t/{ticket_no}", response_class=HTMLResponse, summary="工单进度页")
-def status_page(ticket_no: str, followup: FollowupDep) -> HTMLResponse:
-    """The citizen's status page for the short code they got at intake."""
+def status_page(
+    ticket_no: str, request: Request, followup: FollowupDep, k: SecretQuery = None
+) -> HTMLResponse:
+    """The citizen's status page for the link they got at intake (`k` is its secret)."""
+    try:
+        lookups.check_status_lookup(request, followup.settings)
+    except RateLimited as exc:
+        return _render(
+            "message.html", status=429, headers={"Retry-After": str(exc.retry_after)},
+            title="查询太频繁", message=lookups.TOO_MANY.format(exc.retry_after) + "。",
+        )  # fmt: skip
     with followup.sessions() as session:
         ticket = service.get_ticket(session=session, ticket_no=ticket_no.strip()[:20])
         if ticket is None:
@@ -97,6 +129,9 @@ def status_page(ticket_no: str, followup: FollowupDep) -> HTMLResponse:
                 "message.html", status=404, title="没有找到工单",
                 message="请核对工单号；刚提交的诉求可能需要几秒钟才能查到。",
             )  # fmt: skip
+        state_label = STATE_LABELS[TicketState(ticket.state)]
+        if not lookups.shows_all(followup.settings, ticket.ticket_no, k):
+            return _render("status.html", ticket=ticket, state_label=state_label, full=False)
         timeline = service.get_timeline(session=session, ticket_id=ticket.id)
         steps = [
             {"iso": e.occurred_at.isoformat(), "at": _local(e.occurred_at), "label": label}
@@ -104,7 +139,7 @@ def status_page(ticket_no: str, followup: FollowupDep) -> HTMLResponse:
             if (label := STEP_LABELS.get(e.kind))
         ]
         return _render(
-            "status.html", ticket=ticket, state_label=STATE_LABELS[TicketState(ticket.state)],
+            "status.html", ticket=ticket, state_label=state_label, full=True,
             due=_local(ticket.due_at), timeline=steps,
         )  # fmt: skip
 

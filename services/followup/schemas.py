@@ -99,9 +99,30 @@ class PublicStep(BaseModel):
 
 
 class PublicTicket(TicketOut):
-    """A ticket as its number's holder sees it: no personal data, no internal notes."""
+    """A ticket as its status link's holder sees it: no contact data, no internal notes."""
 
+    full: bool = Field(default=True, description="true: the status link's secret was given")
     timeline: list[PublicStep]
+
+
+class TicketGlimpse(BaseModel):
+    """A ticket as anyone with its number alone sees it: the state and the handling unit."""
+
+    ticket_no: str
+    state: str
+    state_label: str = Field(description="State in Chinese, for people")
+    department_code: str
+    department_name: str
+    full: bool = Field(
+        default=False, description="false: without the status link's secret only this shows"
+    )
+
+
+class CallerLookupIn(_In):
+    """A hotline agent verifying a caller: the ticket number and their phone's last 4 digits."""
+
+    ticket_no: str = Field(pattern=r"^[0-9]{6,20}$", description="工单号")
+    phone_last4: str = Field(pattern=r"^[0-9]{4}$", description="来电号码后四位")
 
 
 class AttachmentOut(BaseModel):
@@ -200,6 +221,17 @@ def ticket_detail(session: Session, ticket: Ticket) -> TicketDetail:
 
 #: Internal steps the public does not see.
 INTERNAL_KINDS = {"noted", "extension_requested", "extension_rejected"}
+
+
+def ticket_glimpse(ticket: Ticket) -> TicketGlimpse:
+    """What a ticket number alone shows."""
+    return TicketGlimpse(
+        ticket_no=ticket.ticket_no,
+        state=ticket.state,
+        state_label=STATE_LABELS[TicketState(ticket.state)],
+        department_code=ticket.department_code,
+        department_name=ticket.department_name,
+    )
 
 
 def public_ticket(session: Session, ticket: Ticket) -> PublicTicket:

@@ -15,7 +15,14 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from feedbackloop.events import Envelope, Priority, TicketEvent, TicketEventKind, TicketState
+from feedbackloop.events import (
+    Channel,
+    Envelope,
+    Priority,
+    TicketEvent,
+    TicketEventKind,
+    TicketState,
+)
 from services.followup import clocks, service
 from services.followup.models import Survey, Ticket
 from services.followup.sla import SlaBook
@@ -56,6 +63,17 @@ class SurveyLinkError(Exception):
         self.status = status
 
 
+NOT_BY_PHONE = (
+    "这张工单的回访由市民通过短信或微信中的评价链接完成，只有热线来电的工单才由话务员电话回访"
+    "并录入结果"
+)
+
+
+def by_phone(ticket: Ticket) -> bool:
+    """Whether a ticket's survey goes by a phone callback (hotline calls; others get a link)."""
+    return ticket.channel == Channel.HOTLINE.value
+
+
 def _sign(secret: str, payload: str) -> str:
     digest = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest[:18]).decode().rstrip("=")
@@ -73,7 +91,8 @@ def read_token(*, secret: str, token: str, now: datetime) -> str:
     if len(parts) != 3 or not parts[1].isdigit():
         raise SurveyLinkError(404, "评价链接无效，请使用短信或微信中收到的完整链接")
     survey_id, expiry, signature = parts
-    if not hmac.compare_digest(_sign(secret, f"{survey_id}.{expiry}"), signature):
+    # As bytes: compare_digest raises on non-ASCII text, and a link may hold any.
+    if not hmac.compare_digest(_sign(secret, f"{survey_id}.{expiry}").encode(), signature.encode()):
         raise SurveyLinkError(404, "评价链接无效，请使用短信或微信中收到的完整链接")
     if now.timestamp() > int(expiry):
         raise SurveyLinkError(410, "评价链接已过期，感谢您的关注；如仍有问题请重新反映")

@@ -9,14 +9,15 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from sqlalchemy.orm import Session
 
-from services.followup import clocks, flows, service, surveys
+from services.followup import clocks, flows, lookups, pauses, service, surveys
 from services.followup.auth import Principal, Role
 from services.followup.deps import FollowupDep, PrincipalDep, require
 from services.followup.models import Ticket
 from services.followup.schemas import (
+    CallerLookupIn,
     DecisionIn,
     ExtensionIn,
     ReasonIn,
@@ -210,14 +211,62 @@ def list_extensions(followup: FollowupDep, principal: PrincipalDep) -> list[dict
         return out
 
 
-@router.post(f"{TICKET}/pause", response_model=TicketDetail, summary="暂停计时")
+@router.post(
+    f"{TICKET}/pause",
+    response_model=TicketDetail,
+    summary="暂停计时",
+    responses={202: {"description": "A department's request, waiting for the centre's approval"}},
+)
 def pause(
-    ticket_no: str, body: ReasonIn, followup: FollowupDep, principal: PrincipalDep
+    ticket_no: str,
+    body: ReasonIn,
+    followup: FollowupDep,
+    principal: PrincipalDep,
+    response: Response,
 ) -> TicketDetail:
-    """Stop the clocks while waiting on the citizen."""
+    """Stop the clocks while waiting on the citizen.
+
+    A department's pause is a request (202): the clocks run on until an operator approves
+    it, as with an extension. An operator's or supervisor's pause takes effect at once.
+    """
     _department_work(principal)
-    return _act(followup, principal, ticket_no, lambda s, t: flows.pause(
-        session=s, ticket=t, actor=principal.actor, reason=body.reason, now=_now()))  # fmt: skip
+    centre = principal.role is not Role.DEPARTMENT
+    pause_now = flows.pause if centre else pauses.request
+    if not centre:
+        response.status_code = 202
+    return _act(
+        followup,
+        principal,
+        ticket_no,
+        lambda s, t: pause_now(
+            session=s, ticket=t, actor=principal.actor, reason=body.reason, now=_now()
+        ),
+    )
+
+
+@router.post(f"{TICKET}/pause/decision", response_model=TicketDetail, summary="审批暂停计时")
+def decide_pause(
+    ticket_no: str, body: DecisionIn, followup: FollowupDep, principal: PrincipalDep
+) -> TicketDetail:
+    """An operator approves (the clocks stop now) or rejects a department's pause request."""
+    require(principal, Role.OPERATOR, Role.SUPERVISOR)
+    return _act(followup, principal, ticket_no, lambda s, t: pauses.decide(
+        session=s, ticket=t, actor=principal.actor, approve=body.approve, now=_now()))  # fmt: skip
+
+
+@router.get(f"{WORKBENCH}/pauses", summary="待审批的暂停计时申请")
+def list_pauses(followup: FollowupDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+    """Pause requests waiting for a decision, oldest first."""
+    require(principal, Role.OPERATOR, Role.SUPERVISOR)
+    with followup.sessions() as session:
+        return [
+            {
+                "ticket_no": ticket.ticket_no, "department_name": ticket.department_name,
+                "reason": request.reason, "requested_by": request.requested_by,
+                "requested_at": request.requested_at, "due_at": ticket.due_at,
+            }
+            for request, ticket in pauses.list_pending(session=session, limit=200)
+        ]  # fmt: skip
 
 
 @router.post(f"{TICKET}/resume", response_model=TicketDetail, summary="恢复计时")
@@ -236,6 +285,10 @@ def record_survey(
     require(principal, Role.OPERATOR, Role.SUPERVISOR)
 
     def answer(session: Session, ticket: Ticket) -> None:
+        if not surveys.by_phone(ticket):
+            # The citizen answers through their own link; an answer recorded here would
+            # take their say away (their link would then answer 409).
+            raise HTTPException(409, surveys.NOT_BY_PHONE)
         survey = surveys.get_open_survey(session=session, ticket=ticket)
         if survey is None:
             raise LookupError("这张工单目前没有待回访的评价")
@@ -246,6 +299,35 @@ def record_survey(
         )  # fmt: skip
 
     return _act(followup, principal, ticket_no, answer)
+
+
+@router.post(
+    f"{WORKBENCH}/lookups",
+    response_model=TicketDetail,
+    summary="核实来电人查询工单",
+    responses={
+        404: {"description": "No ticket with this number and these last four digits"},
+        429: {"description": "Too many checks by this agent; see Retry-After"},
+    },
+)
+def look_up_for_caller(
+    body: CallerLookupIn, request: Request, followup: FollowupDep, principal: PrincipalDep
+) -> TicketDetail:
+    """A hotline agent opens a caller's ticket: its number plus the callback phone's last 4.
+
+    Rate-limited per agent and audited (who, which ticket, whether the digits matched).
+    """
+    require(principal, Role.OPERATOR, Role.SUPERVISOR)
+    lookups.check_caller_lookup(request, followup.settings, principal.actor)
+    with followup.sessions.begin() as session:
+        ticket = lookups.find_for_caller(
+            session=session, settings=followup.settings, ticket_no=body.ticket_no,
+            last4=body.phone_last4, actor=principal.actor, now=_now(),
+        )  # fmt: skip
+        found = ticket_detail(session, ticket) if ticket is not None else None
+    if found is None:  # committed first: the audit keeps the misses too
+        raise HTTPException(404, lookups.NO_MATCH)
+    return found
 
 
 @router.post(f"{TICKET}/close", response_model=TicketDetail, summary="督办结案")

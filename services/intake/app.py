@@ -1,7 +1,9 @@
 """Intake's ASGI application: channel routes, error handling, the store and the outbox relay."""
 
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.responses import Response
@@ -9,12 +11,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from feedbackloop.runtime.outbox import OutboxRelay
 from feedbackloop.runtime.sql import write_guard
+from feedbackloop.web.limits import BodySizeLimit
+from feedbackloop.web.proxies import trust_proxies
 from services.intake import problems, service, views
 from services.intake.channels import hotline, open311, web, webform, wechat
 from services.intake.config import Settings
+from services.intake.credentials import Kind, Systems
 from services.intake.database import create_store
 from services.intake.deps import Intake
-from services.intake.limits import BodySizeLimit, RateLimiter
+from services.intake.limits import RateLimiter
 from services.intake.metrics import IntakeMetrics
 from services.intake.models import OutboxMessage
 from services.intake.privacy import ContactCipher
@@ -31,6 +36,7 @@ def create_app(settings: Settings) -> FastAPI:
         client_id="feedbackloop-intake-relay",
         batch_size=settings.relay_batch_size,
         idle_seconds=settings.relay_idle_seconds,
+        retention=timedelta(days=settings.outbox_retention_days),
     )
 
     def pending() -> float:
@@ -43,12 +49,26 @@ def create_app(settings: Settings) -> FastAPI:
         relay=relay,
         metrics=IntakeMetrics(pending=pending, published=lambda: float(relay.published)),
         limiter=RateLimiter(per_minute=settings.rate_limit_per_minute),
+        systems=Systems(
+            sessions=sessions,
+            per_minute={
+                Kind.HOTLINE: settings.hotline_calls_per_minute,
+                Kind.OPEN311: settings.open311_requests_per_minute,
+            },
+        ),
         cipher=ContactCipher(settings.contact_key),
         write_guard=write_guard(sessions),
     )
 
     status_feed = TicketStatusFeed(
         sessions=sessions, bootstrap=settings.kafka_bootstrap, write_guard=intake.write_guard
+    )
+
+    # Hotline batches are stored on threads of their own (see channels/hotline.py). They live
+    # as long as the application (a lifespan may run more than once, as under test clients);
+    # idle ones end with the process.
+    hotline_workers = ThreadPoolExecutor(
+        max_workers=settings.hotline_batch_workers, thread_name_prefix="intake-hotline-batch"
     )
 
     @asynccontextmanager
@@ -70,6 +90,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.intake = intake
+    app.state.hotline_workers = hotline_workers
     problems.install(app)
     for module in (web, webform, wechat, hotline, open311, views):
         app.include_router(module.router)
@@ -83,4 +104,6 @@ def create_app(settings: Settings) -> FastAPI:
         max_bytes=settings.max_body_bytes,
         large_paths={"/api/v1/hotline/calls:batch": settings.max_batch_bytes},
     )
+    # Last, so outermost: every other part sees the client, not the proxy.
+    trust_proxies(app, settings.trusted_proxies)
     return app

@@ -8,9 +8,14 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from feedbackloop.web.proxies import TrustedProxies, trusted_proxies_field
+from feedbackloop.web.status_links import DEV_STATUS_LINK_KEY, status_url
+
 # Development-only secrets: usable on a laptop, refused when FEEDBACKLOOP_ENV=production.
 DEV_CONTACT_KEY = "ZGV2ZWxvcG1lbnQta2V5LW5vdC1mb3ItcHJvZHVjdGk="
 DEV_WECHAT_TOKEN = "feedbackloop-dev-token"
+# Open311 keys are credentials (`feedbackloop intake add-credential --kind open311`); this one
+# is honoured only in development, so civic-app examples work on a laptop.
 DEV_OPEN311_KEY = "dev-open311-key"
 
 # The checkout; the shared data sits next to it (../shared/data) and is never copied in.
@@ -34,12 +39,31 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///.var/intake.db"
     host: str = "127.0.0.1"
     port: int = 8001
+    trusted_proxies: TrustedProxies = trusted_proxies_field("intake")
     node: int = Field(
         default=1, ge=0, le=9, description="Digit that keeps ticket numbers of replicas apart."
     )
     max_body_bytes: int = Field(default=64 * 1024, description="Larger requests get 413.")
     max_batch_bytes: int = Field(
         default=32 * 1024 * 1024, description="Cap of the hotline JSONL batch endpoint."
+    )
+    hotline_max_batch_lines: int = Field(
+        default=10_000, ge=1, le=10_000, description="Lines one hotline batch may have (413)."
+    )
+    hotline_max_line_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Longest line of a hotline batch (422)."
+    )
+    hotline_calls_per_minute: int = Field(
+        default=6000,
+        ge=1,
+        description="Calls one call-centre credential may post per minute (429): a big city's "
+        "12345 centre peaks at a few hundred a minute, a backlog replay at a few thousand.",
+    )
+    hotline_batch_workers: int = Field(
+        default=4, ge=1, le=32, description="Hotline batches stored at once; more wait their turn."
+    )
+    open311_requests_per_minute: int = Field(
+        default=600, ge=1, description="Requests one Open311 api_key may post per minute (429)."
     )
     relay_enabled: bool = Field(
         default=True,
@@ -48,6 +72,9 @@ class Settings(BaseSettings):
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
     relay_idle_seconds: float = Field(
         default=1.0, gt=0, description="How often the relay looks for rows it was not told of."
+    )
+    outbox_retention_days: float = Field(
+        default=7.0, gt=0, description="How long sent outbox rows are kept before pruning."
     )
     contact_key: str = Field(
         default=DEV_CONTACT_KEY,
@@ -65,10 +92,20 @@ class Settings(BaseSettings):
     wechat_encoding_aes_key: str | None = Field(
         default=None, description="43-character EncodingAESKey; set it for safe (AES) mode."
     )
-    open311_api_keys: list[str] = Field(default_factory=lambda: [DEV_OPEN311_KEY])
     status_url_template: str = Field(
         default="http://127.0.0.1:8003/t/{ticket_no}",
-        description="Where a citizen checks a ticket; {ticket_no} is filled in.",
+        description="Where a citizen checks a ticket; {ticket_no} is filled in, and the link's "
+        "secret goes in {secret} or, without it, is appended as ?k=.",
+    )
+    status_link_key: str = Field(
+        default=DEV_STATUS_LINK_KEY,
+        min_length=16,
+        description="Key of the secret in status links; followup needs the same key.",
+        validation_alias=AliasChoices(
+            "FEEDBACKLOOP_INTAKE_STATUS_LINK_KEY",
+            "FEEDBACKLOOP_STATUS_LINK_KEY",
+            "status_link_key",
+        ),
     )
     read_model_enabled: bool = Field(
         default=True, description="Follow ticket.events for WeChat progress queries."
@@ -96,13 +133,19 @@ class Settings(BaseSettings):
             raise ValueError("wechat_encoding_aes_key must be WeChat's 43-character EncodingAESKey")
         return value
 
+    def status_url(self, ticket_no: str) -> str:
+        """The private status link a citizen is given for a ticket."""
+        return status_url(
+            template=self.status_url_template, key=self.status_link_key, ticket_no=ticket_no
+        )
+
     @model_validator(mode="after")
     def _no_default_secrets_in_production(self) -> "Settings":
         if self.environment == "production":
             defaults = {
                 "contact_key": self.contact_key == DEV_CONTACT_KEY,
                 "wechat_token": self.wechat_token == DEV_WECHAT_TOKEN,
-                "open311_api_keys": DEV_OPEN311_KEY in self.open311_api_keys,
+                "status_link_key": self.status_link_key == DEV_STATUS_LINK_KEY,
             }
             used = [name for name, is_default in defaults.items() if is_default]
             if used:

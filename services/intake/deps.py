@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from feedbackloop.runtime.outbox import OutboxRelay
 from services.intake.config import Settings
+from services.intake.credentials import Systems
 from services.intake.limits import RateLimiter
 from services.intake.metrics import IntakeMetrics
 from services.intake.privacy import ContactCipher
@@ -23,6 +24,8 @@ class Intake:
     relay: OutboxRelay
     metrics: IntakeMetrics
     limiter: RateLimiter
+    #: Call centres' and Open311 apps' credentials, and their per-system limits.
+    systems: Systems
     cipher: ContactCipher
     write_guard: AbstractContextManager[object]
 

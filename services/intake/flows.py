@@ -1,11 +1,14 @@
 """Accepting an item from any channel: dedup, rate limit, commit with the outbox, wake relay."""
 
+import dataclasses
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from services.intake import service
 from services.intake.deps import Intake
+from services.intake.models import Submission
 
 
 def accept_item(
@@ -42,15 +45,67 @@ def accept_item(
     return accepted
 
 
+def accept_items(*, intake: Intake, items: list[service.NewFeedback]) -> list[service.Accepted]:
+    """Commit several items in one transaction (a chunk of a hotline batch), as `accept_item`.
+
+    Not rate-limited here: the batch's sender is limited as a whole. A reference repeated
+    within `items` is a duplicate of its first occurrence.
+    """
+    if not items:
+        return []
+    # Known references are looked up in one query, before the write lock: other channels'
+    # writers wait only for the inserts. One committed meanwhile is caught as IntegrityError.
+    refs = [item.channel_ref for item in items if item.channel_ref]
+    with intake.sessions() as session:
+        found = service.get_submissions(
+            session=session, channel=items[0].channel, channel_refs=refs
+        )
+    taken = {ref: _accepted(row) for ref, row in found.items()}
+    answers: list[service.Accepted] = []
+    try:
+        # Without autoflush the rows go in as one insert per table at commit, not per item.
+        with intake.write_guard, intake.sessions.begin() as session, session.no_autoflush:
+            for item in items:
+                known = taken.get(item.channel_ref or "")
+                if known is not None:
+                    answers.append(dataclasses.replace(known, created=False))
+                    continue
+                accepted = service.create_submission(
+                    session=session,
+                    item=item,
+                    node=intake.settings.node,
+                    now=datetime.now(UTC),
+                    cipher=intake.cipher,
+                )
+                if item.channel_ref:
+                    taken[item.channel_ref] = accepted
+                answers.append(accepted)
+    except IntegrityError:
+        # A concurrent request committed one of these references first: one by one, then.
+        return [accept_item(intake=intake, item=item) for item in items]
+    created = [item for item, answer in zip(items, answers, strict=True) if answer.created]
+    if created:
+        intake.relay.wake()
+    for item in created:
+        intake.metrics.accepted.labels(channel=item.channel.value).inc()
+    return answers
+
+
 def _known(intake: Intake, item: service.NewFeedback) -> service.Accepted | None:
+    with intake.sessions() as session:
+        return _found(session, item)
+
+
+def _found(session: Session, item: service.NewFeedback) -> service.Accepted | None:
     if not item.channel_ref:
         return None
-    with intake.sessions() as session:
-        found = service.get_submission(
-            session=session, channel=item.channel, channel_ref=item.channel_ref
-        )
-    if found is None:
-        return None
+    found = service.get_submission(
+        session=session, channel=item.channel, channel_ref=item.channel_ref
+    )
+    return None if found is None else _accepted(found)
+
+
+def _accepted(found: Submission) -> service.Accepted:
     return service.Accepted(
         ticket_id=found.ticket_id,
         ticket_no=found.ticket_no,

@@ -1,9 +1,11 @@
-"""Intake's own tables: accepted submissions, the transactional outbox, ticket counters."""
+"""Intake's own tables: submissions, the transactional outbox, ticket counters, credentials."""
 
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     Integer,
+    LargeBinary,
     String,
     UniqueConstraint,
 )
@@ -59,3 +61,34 @@ class TicketStatus(Base):
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_event_id: Mapped[str] = mapped_column(String(64))
+
+
+class Credential(Base):
+    """A system allowed to submit on citizens' behalf: a call centre's or an Open311 app's."""
+
+    __tablename__ = "credentials"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: hotline | open311
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(80))
+    #: scrypt(secret, salt); the secret itself is shown once and never stored.
+    secret_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    salt: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class WeChatNonce(Base):
+    """A (timestamp, nonce) WeChat signed, bound to the body it first came with.
+
+    Plaintext-mode signatures cover only the token, timestamp and nonce: without this record a
+    captured query could carry any other body. Rows older than the freshness window can never
+    match again (their timestamp is refused) and are pruned.
+    """
+
+    __tablename__ = "wechat_nonces"
+
+    timestamp: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(128), primary_key=True)
+    body_sha256: Mapped[str] = mapped_column(String(64))

@@ -20,6 +20,11 @@ class LocationIn(BaseModel):
     lat: float | None = Field(default=None, ge=-90, le=90, description="纬度")
     lng: float | None = Field(default=None, ge=-180, le=180, description="经度")
 
+    @field_validator("address", "district")
+    @classmethod
+    def _no_controls(cls, value: str | None) -> str | None:
+        return refuse_control_characters(value)
+
 
 class FeedbackIn(BaseModel):
     """A complaint or request posted to the web API (channel `web`)."""
@@ -40,6 +45,11 @@ class FeedbackIn(BaseModel):
     @classmethod
     def _clean(cls, value: object) -> object:
         return clean_text(value) if isinstance(value, str) else value
+
+    @field_validator("location")
+    @classmethod
+    def _no_controls(cls, value: object) -> object:
+        return refuse_control_characters(value) if isinstance(value, str) else value
 
     @field_validator("contact_phone")
     @classmethod
@@ -79,6 +89,17 @@ def clean_text(value: str) -> str:
     )
     lines = [_BLANKS.sub(" ", line).strip() for line in kept.split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def refuse_control_characters(value: str | None) -> str | None:
+    """An address as given, or ValueError in Chinese if it holds control characters.
+
+    Addresses are kept as written (no cleaning, unlike the text), so a NUL would reach
+    every store downstream, and PostgreSQL cannot hold one.
+    """
+    if value and any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise ValueError("地址中有无法识别的控制字符（例如空字符），请删除后重新提交")
+    return value
 
 
 def normalise_phone(value: str) -> str:

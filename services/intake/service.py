@@ -64,6 +64,16 @@ def get_submission(*, session: Session, channel: Channel, channel_ref: str) -> S
     return session.execute(stmt).scalar_one_or_none()
 
 
+def get_submissions(
+    *, session: Session, channel: Channel, channel_refs: list[str]
+) -> dict[str, Submission]:
+    """The submissions a channel already sent under any of these references, by reference."""
+    stmt = select(Submission).where(
+        Submission.channel == channel.value, Submission.channel_ref.in_(set(channel_refs))
+    )
+    return {row.channel_ref or "": row for row in session.execute(stmt).scalars()}
+
+
 def create_submission(
     *, session: Session, item: NewFeedback, node: int, now: datetime, cipher: ContactCipher
 ) -> Accepted:

@@ -42,8 +42,13 @@ class HotlineCall(BaseModel):
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
+    # At most 100 characters: the reference kept downstream is `<credential id>/<call_id>`,
+    # which must fit the event's 128.
     call_id: str = Field(
-        min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$", description="通话编号, unique"
+        min_length=1,
+        max_length=100,
+        pattern=r"^[\x21-\x7e]+$",
+        description="通话编号, unique per call-centre system",
     )
     caller_number: str | None = Field(
         default=None, max_length=32, description="来电号码; withheld or unparseable is kept empty"

@@ -4,9 +4,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from feedbackloop.web.limits import BodySizeLimit
+from feedbackloop.web.proxies import trust_proxies
 from services.metrics import pages
 from services.metrics.config import Settings
 from services.metrics.fold import EventFold
@@ -32,19 +34,29 @@ def create_app(settings: Settings) -> FastAPI:
     pages.install(app)
 
     @app.get("/healthz", summary="Liveness")
-    def healthz() -> dict[str, object]:
-        return {
-            "status": "ok" if reader.alive() else "failed",
+    def healthz() -> JSONResponse:
+        healthy = reader.healthy()
+        body = {
+            "status": "ok" if healthy else "failed",
             "caught_up": reader.caught_up,
             "records": reader.folded,
+            "skipped": reader.skipped,
+            "failure": reader.failure if reader.alive() else "the log reader has stopped",
         }
+        return JSONResponse(body, status_code=200 if healthy else 503)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics_endpoint() -> Response:
+        if not reader.healthy():
+            # The figures stopped moving: a failed scrape says so, a 200 would hide it.
+            return Response("the log reader is not running\n", status_code=503)
         if not reader.caught_up:
             # Half-folded totals would look like counter resets to Prometheus (and fire
             # increase()-based alerts); a failed scrape during the replay is the truth.
             return Response("replaying the log, not ready yet\n", status_code=503)
         return Response(generate_latest(fold.registry), media_type=CONTENT_TYPE_LATEST)
 
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Last, so outermost: every other part sees the client, not the proxy.
+    trust_proxies(app, settings.trusted_proxies)
     return app

@@ -3,6 +3,8 @@
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from feedbackloop.web.proxies import TrustedProxies, trusted_proxies_field
+
 
 class Settings(BaseSettings):
     """Everything the metrics service can be configured with."""
@@ -28,6 +30,10 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8004
+    trusted_proxies: TrustedProxies = trusted_proxies_field("metrics")
+    max_body_bytes: int = Field(
+        default=4 * 1024, ge=1024, description="No route takes a body; larger ones get 413."
+    )
     dedup_window: int = Field(
         default=200_000, ge=1, description="How many recent event ids are remembered."
     )

@@ -5,15 +5,21 @@ log from its first record, so right after a restart the totals are the log's tot
 replicas each fold everything and expose the same values (dashboards take the max across
 instances, never the sum). Duplicates (a relay resending after a crash) are dropped by event
 id in the fold.
+
+A record the fold cannot take (a bug, or an event no contract check caught) is skipped and
+counted, so one bad record never stops the figures. Anything else that fails starts the
+reader again with backoff; until it reads again it is not `healthy`, and the service answers
+503 rather than serve figures that have stopped moving.
 """
 
-import contextlib
 import logging
 import threading
 import time
+from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
+from prometheus_client import Counter
 
 from feedbackloop.events import InvalidEvent, decode
 from feedbackloop.events.topics import (
@@ -46,6 +52,14 @@ class LogReader:
         self._thread: threading.Thread | None = None
         self.folded = 0
         self.caught_up = False
+        #: Why the reader is not reading right now (None while it is).
+        self.failure: str | None = None
+        self.skipped = 0
+        self._skipped = Counter(
+            "feedbackloop_metrics_unfoldable_records",
+            "Records the metrics fold could not take and skipped (see the service's log).",
+            registry=fold.registry,
+        )
         # Where folding got to: a reconnect resumes here instead of folding records twice.
         self._positions: dict[TopicPartition, int] = {}
 
@@ -65,13 +79,23 @@ class LogReader:
         """True while the reader thread runs."""
         return self._thread is not None and self._thread.is_alive()
 
+    def healthy(self) -> bool:
+        """True while the reader thread runs and is not starting over after a failure."""
+        return self.alive() and self.failure is None
+
     def _run(self) -> None:
+        backoff = 1.0
         while not self._stopping.is_set():
             try:
                 self._read()
             except KafkaError as exc:  # the broker may be down for a while; keep trying
                 log.warning("reading the log failed, retrying: %s", exc)
                 self._stopping.wait(2.0)
+            except Exception as exc:
+                self.failure = type(exc).__name__
+                log.exception("the log reader failed; starting it again in %.0f s", backoff)
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
 
     def _read(self) -> None:
         consumer = KafkaConsumer(
@@ -96,11 +120,10 @@ class LogReader:
             while not self._stopping.is_set():
                 for tp, batch in consumer.poll(timeout_ms=500, max_records=2000).items():
                     for record in batch:
-                        # Producers dead-letter their own bad output; counting goes on.
-                        with contextlib.suppress(InvalidEvent):
-                            self._fold.apply(decode(record.value))
+                        self._apply(record)
                         self.folded += 1
                         self._positions[tp] = record.offset + 1
+                self.failure = None
                 if not self.caught_up and all(
                     consumer.position(tp) >= end for tp, end in start_ends.items()
                 ):
@@ -113,6 +136,24 @@ class LogReader:
                         return  # partitions were added: start over with all of them
         finally:
             consumer.close()
+
+    def _apply(self, record: Any) -> None:
+        try:
+            event = decode(record.value)
+        except InvalidEvent:
+            return  # producers dead-letter their own bad output; counting goes on
+        try:
+            self._fold.apply(event)
+        except Exception as exc:
+            # The kind of error and where, never the record (it may hold a citizen's words).
+            log.error(
+                "could not fold %s offset %d (%s): skipped",
+                record.topic,
+                record.offset,
+                type(exc).__name__,
+            )
+            self.skipped += 1
+            self._skipped.inc()
 
     @staticmethod
     def _partitions(consumer: KafkaConsumer) -> list[TopicPartition]:

@@ -26,6 +26,8 @@ from feedbackloop.runtime.batches import BatchHandler, BatchLoop, freeze_heap, l
 from feedbackloop.runtime.producer import KafkaPublisher
 from feedbackloop.runtime.sql import create_store
 from feedbackloop.runtime.topics import create_topics
+from feedbackloop.web.limits import BodySizeLimit
+from feedbackloop.web.proxies import trust_proxies
 from services.router import console, views
 from services.router.agents import ReturnsAgent, RouteAgent
 from services.router.classifier import CategoryModel
@@ -203,4 +205,7 @@ def create_app(settings: Settings) -> FastAPI:
     def metrics_endpoint() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Last, so outermost: every other part sees the client, not the proxy.
+    trust_proxies(app, settings.trusted_proxies)
     return app

@@ -6,6 +6,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from feedbackloop.web.proxies import TrustedProxies, trusted_proxies_field
+
 DEFAULT_RULES = Path(__file__).with_name("rules.yaml")
 DEV_OPERATOR_TOKEN = "dev-operator-token"
 
@@ -55,8 +57,12 @@ class Settings(BaseSettings):
     duplicate_window_hours: float = Field(default=72, gt=0, description="Near-duplicate window.")
     hotspot_items: int = Field(default=5, ge=2, description="Items about one place for a hotspot.")
     hotspot_window_hours: float = Field(default=24, gt=0, description="Hotspot window, hours.")
+    max_body_bytes: int = Field(
+        default=16 * 1024, ge=1024, description="Cap of JSON and form bodies; larger get 413."
+    )
     host: str = "127.0.0.1"
     port: int = 8002
+    trusted_proxies: TrustedProxies = trusted_proxies_field("router")
 
     @model_validator(mode="after")
     def _no_default_secrets_in_production(self) -> "Settings":

@@ -1,5 +1,6 @@
 """Multi-step actions of the router: an operator assigning a triaged item."""
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass
@@ -63,9 +64,7 @@ async def assign(
         if item is None:
             raise AssignError(404, f"待分派队列里没有工单 {ticket_no}")
         if item.assigned_to is not None:
-            raise AssignError(
-                409, f"工单 {ticket_no} 已由 {item.assigned_by} 分派给 {item.assigned_to}"
-            )
+            raise _taken(sessions, ticket_no, table)
         received = decode(item.received_event, expect=FeedbackReceived)
         candidates = service.candidates_of(item)
         priority = Priority(item.priority)
@@ -94,24 +93,35 @@ async def assign(
         event_id=deterministic_event_id(received.id, f"assign:{department_code}"),
     )
     raw = encode(event)
-    # Recorded as assigned only once the broker has both records; a failed send leaves the
-    # item in the queue, and the operator's retry makes the same event (same id) again.
+    # The claim (a conditional UPDATE) and the publishing happen inside one transaction that
+    # commits only once the broker has both records: a concurrent assignment of the item
+    # waits for it and then finds the item taken (409); a failed send or a crash rolls the
+    # claim back and leaves the item in the queue, and the operator's retry makes the same
+    # event (same id) again. The store's calls run in threads: one waiting for the claim of
+    # another request must not hold up the event loop that request is publishing on.
+    session = sessions()
     try:
-        await delivered(
-            [
-                await publish(FEEDBACK_ROUTED, received.data.ticket_id, raw),
-                await publish(queue_topic(department_code), received.data.ticket_id, raw),
-            ]
+        claimed = await asyncio.to_thread(
+            service.update_assigned,
+            session=session,
+            ticket_no=ticket_no,
+            department_code=department_code,
+            operator=operator,
+            now=now,
         )
-    except (KafkaError, ConnectionError) as exc:
-        log.warning("assigning %s failed: Kafka: %s", ticket_no, exc)
-        raise AssignError(503, "派单通道暂时不可用，工单仍在待分派队列中，请稍后重试") from exc
-    with sessions.begin() as session:
-        item = service.get_triage_item(session=session, ticket_no=ticket_no)
-        assert item is not None
-        service.update_assigned(
-            session=session, item=item, department_code=department_code, operator=operator, now=now
-        )
+        if not claimed:
+            await asyncio.to_thread(session.rollback)
+            raise _taken(sessions, ticket_no, table)
+        try:
+            await delivered(
+                [
+                    await publish(FEEDBACK_ROUTED, received.data.ticket_id, raw),
+                    await publish(queue_topic(department_code), received.data.ticket_id, raw),
+                ]
+            )
+        except (KafkaError, ConnectionError) as exc:
+            log.warning("assigning %s failed: Kafka: %s", ticket_no, exc)
+            raise AssignError(503, "派单通道暂时不可用，工单仍在待分派队列中，请稍后重试") from exc
         if category is not None:
             text = f"{received.data.title or ''}。{received.data.text}"
             service.create_correction(
@@ -122,7 +132,20 @@ async def assign(
                 source="triage",
                 now=now,
             )
+        await asyncio.to_thread(session.commit)
+    finally:
+        await asyncio.to_thread(session.close)  # rolls back what was not committed
     return Assigned(ticket_no, department_code, table.departments[department_code])
+
+
+def _taken(sessions: sessionmaker[Session], ticket_no: str, table: RuleTable) -> AssignError:
+    """The 409 of an item another operator assigned first, saying who and where to."""
+    with sessions() as session:
+        item = service.get_triage_item(session=session, ticket_no=ticket_no)
+        by, to = (item.assigned_by, item.assigned_to) if item else (None, None)
+    name = table.departments.get(to or "", "")
+    where = f"：已由 {by} 分派给 {to}（{name}）" if by and to else ""
+    return AssignError(409, f"该工单已由其他接线员分派{where}，请刷新待分派队列")
 
 
 MAX_RETURNS = 2

@@ -3,7 +3,7 @@
 import json
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import CursorResult, insert, select, update
 from sqlalchemy.orm import Session
 
 from feedbackloop.events import Candidate, Envelope, FeedbackReceived, HotspotDetected, encode
@@ -104,12 +104,22 @@ def candidates_of(item: TriageItem) -> list[Candidate]:
 
 
 def update_assigned(
-    *, session: Session, item: TriageItem, department_code: str, operator: str, now: datetime
-) -> None:
-    """Record the operator's choice on a triage item."""
-    item.assigned_to = department_code
-    item.assigned_by = operator
-    item.assigned_at = now
+    *, session: Session, ticket_no: str, department_code: str, operator: str, now: datetime
+) -> bool:
+    """Record the operator's choice on a triage item if it is still waiting; whether it was.
+
+    One conditional UPDATE, so of two operators assigning at once exactly one changes the
+    row: PostgreSQL makes the second wait on the row lock and re-checks the condition on the
+    committed row; SQLite lets one writer in at a time. Until the transaction ends, every
+    other assignment of the item waits for its outcome.
+    """
+    result = session.execute(
+        update(TriageItem)
+        .where(TriageItem.ticket_no == ticket_no, TriageItem.assigned_to.is_(None))
+        .values(assigned_to=department_code, assigned_by=operator, assigned_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return isinstance(result, CursorResult) and result.rowcount == 1
 
 
 def create_correction(

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from feedbackloop.events import Candidate, FeedbackReceived, decode
+from feedbackloop.web.credentials import bearer_token
 from services.router import flows, service
 
 router = APIRouter(tags=["triage"])
@@ -18,8 +19,11 @@ def require_operator(
     request: Request, authorization: Annotated[str | None, Header()] = None
 ) -> None:
     """Only the 12345 centre's operators may see and assign triaged items."""
-    expected = f"Bearer {request.app.state.settings.operator_token}"
-    if authorization is None or not secrets.compare_digest(authorization, expected):
+    # Starlette hands header bytes over as Latin-1 text, which compare_digest refuses unless
+    # ASCII (a 500): the shared parser admits printable ASCII only, and bytes are compared.
+    token = bearer_token(authorization)
+    expected = request.app.state.settings.operator_token.encode()
+    if token is None or not secrets.compare_digest(token.encode(), expected):
         raise HTTPException(401, "请使用接线员凭证登录后再操作", {"WWW-Authenticate": "Bearer"})
 
 

@@ -50,10 +50,10 @@ DUMMY_ENV = {
     "POSTGRES_PASSWORD": "dummy0password",
     "FEEDBACKLOOP_CONTACT_KEY": "ZHVtbXkta2V5LWZvci10aGUtY29tcG9zZS1jaGVjay0=",
     "FEEDBACKLOOP_FOLLOWUP_SURVEY_SECRET": "dummy-survey-secret-for-the-check",
+    "FEEDBACKLOOP_STATUS_LINK_KEY": "dummy-status-link-key-for-the-check",
     "FEEDBACKLOOP_FOLLOWUP_SESSION_SECRET": "dummy-session-secret-for-the-check",
     "FEEDBACKLOOP_ROUTER_OPERATOR_TOKEN": "dummy-operator-token-for-the-check",
     "FEEDBACKLOOP_INTAKE_WECHAT_TOKEN": "dummy-wechat-token",
-    "FEEDBACKLOOP_INTAKE_OPEN311_API_KEYS": '["dummy-open311-key"]',
     "GRAFANA_ADMIN_PASSWORD": "dummy-grafana-password",
 }
 #: And for those of compose.override.example.yaml.
@@ -70,10 +70,10 @@ DUMMY_OVERRIDE_ENV = {
 SECRET_SETTINGS = {
     "FEEDBACKLOOP_CONTACT_KEY",
     "FEEDBACKLOOP_FOLLOWUP_SURVEY_SECRET",
+    "FEEDBACKLOOP_STATUS_LINK_KEY",
     "FEEDBACKLOOP_FOLLOWUP_SESSION_SECRET",
     "FEEDBACKLOOP_ROUTER_OPERATOR_TOKEN",
     "FEEDBACKLOOP_INTAKE_WECHAT_TOKEN",
-    "FEEDBACKLOOP_INTAKE_OPEN311_API_KEYS",
     "FEEDBACKLOOP_INTAKE_WECHAT_ENCODING_AES_KEY",
     "FEEDBACKLOOP_FOLLOWUP_WECHAT_APP_SECRET",
     "FEEDBACKLOOP_FOLLOWUP_SMS_API_KEY",
@@ -457,6 +457,20 @@ def test_ports_are_published_on_loopback_by_default() -> None:
         for port in service.get("ports", []):
             expected = "127.0.0.1:" if name == "kafka" else "0.0.0.0:"
             assert port.startswith(expected), f"{name}: {port}"
+
+
+def test_every_service_trusts_the_proxies_of_the_env_and_none_by_default() -> None:
+    for env, expected in [
+        (DUMMY_ENV, []),
+        (DUMMY_ENV | {"FEEDBACKLOOP_TRUSTED_PROXIES": "172.16.0.0/12"}, ["172.16.0.0/12"]),
+    ]:
+        services = feedbackloop_services(load_compose(env=env))
+        served_here = {served(s): s for s in services.values() if served(s)}
+        assert set(served_here) == set(SERVICE_SETTINGS)
+        for name, service in served_here.items():
+            value = service["environment"]["FEEDBACKLOOP_TRUSTED_PROXIES"]
+            settings = SERVICE_SETTINGS[name].model_validate({"trusted_proxies": value})
+            assert settings.model_dump()["trusted_proxies"] == expected, name
 
 
 # --- Prometheus and Grafana --------------------------------------------------------------------

@@ -92,7 +92,14 @@ def test_limits_count_working_days_across_national_day_with_warnings_extensions_
             headers=urban,
             json={"reason": "等待市民补充位置"},
         )
-        assert paused.status_code == 200, paused.text
+        # A department's pause is a request; the clocks stop once the centre approves it.
+        assert paused.status_code == 202, paused.text
+        approved = desk.client.post(
+            f"/api/v1/workbench/tickets/{no}/pause/decision",
+            headers=operator,
+            json={"approve": True},
+        )
+        assert approved.status_code == 200, approved.text
         traveller.move_to(bj(2026, 10, 19, 10, 0))
         assert desk.fire_clocks() == 0  # a paused clock does not warn or breach
         assert desk.client.post(f"/api/v1/workbench/tickets/{no}/resume", headers=urban).is_success

@@ -18,10 +18,14 @@ API = "/api/v1/workbench"
 _numbers = itertools.count(1)
 
 
-def resolved_ticket(desk: Desk, traveller: time_machine.Traveller) -> str:
+def resolved_ticket(
+    desk: Desk, traveller: time_machine.Traveller, channel: Channel = Channel.WEB
+) -> str:
     """A ticket accepted and resolved now, with its survey invitation sent (a day later)."""
     number = f"26112320{next(_numbers):05d}"
-    item = factories.received("楼道灯不亮", received_at=datetime.now(UTC), ticket_no=number)
+    item = factories.received(
+        "楼道灯不亮", received_at=datetime.now(UTC), ticket_no=number, channel=channel
+    )
     desk.route(factories.routed(item))
     resolve(desk, number)
     traveller.shift(timedelta(hours=24, minutes=1))
@@ -156,7 +160,7 @@ def test_after_two_reopens_dissatisfaction_goes_to_the_supervisor(desk: Desk) ->
 
 def test_a_hotline_agent_records_the_callers_answer(desk: Desk) -> None:
     with time_machine.travel(datetime(2026, 11, 23, 2, 0, tzinfo=UTC), tick=False) as traveller:
-        no = resolved_ticket(desk, traveller)
+        no = resolved_ticket(desk, traveller, Channel.HOTLINE)
         body = {"solved": "partly", "satisfaction": "basically", "comment": "基本解决了"}
         refused = desk.client.post(
             f"{API}/tickets/{no}/survey", headers=desk.headers["urban"], json=body

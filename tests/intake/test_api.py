@@ -104,6 +104,14 @@ def test_an_oversized_body_gets_413_before_it_is_read(client: TestClient) -> Non
     assert outbox(client) == []
 
 
+def test_blank_idempotency_keys_are_no_keys(client: TestClient) -> None:
+    # Found by the fuzzer: a second blank key was a 500 (a unique-constraint clash).
+    for key in ["", "  ", ""]:
+        reply = client.post("/api/v1/feedback", json=GOOD, headers={"Idempotency-Key": key})
+        assert reply.status_code == 201, reply.text
+    assert len(outbox(client)) == 3
+
+
 def test_a_repeated_idempotency_key_returns_the_same_ticket(client: TestClient) -> None:
     headers = {"Idempotency-Key": "form-7f3a"}
     first = client.post("/api/v1/feedback", json=GOOD, headers=headers).json()

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from feedbackloop.events import FeedbackReceived, decode
+from feedbackloop.web.status_links import DEV_STATUS_LINK_KEY, status_secret
 from services.intake.ticket_numbers import is_valid_ticket_no
 from tests.intake.test_api import make_client, outbox
 
@@ -111,7 +112,9 @@ def test_a_good_form_shows_the_ticket_number_and_sends_one_item(client: TestClie
     ticket_no = ticket_on(reply.text)
     assert is_valid_ticket_no(ticket_no)
     assert f"工单号 {ticket_no}。请记下工单号" in reply.text
-    assert f'href="http://127.0.0.1:8003/t/{ticket_no}"' in reply.text
+    # The status link carries the secret that shows the citizen their whole ticket.
+    secret = status_secret(key=DEV_STATUS_LINK_KEY, ticket_no=ticket_no)
+    assert f'href="http://127.0.0.1:8003/t/{ticket_no}?k={secret}"' in reply.text
     rows = outbox(client)
     assert len(rows) == 1
     event = decode(rows[0].payload, expect=FeedbackReceived).data

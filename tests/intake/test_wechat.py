@@ -95,9 +95,16 @@ class Platform:
         self.aes = aes
         self.crypto = WeChatCrypto(TOKEN, AES_KEY, APP_ID)
 
-    def post(self, xml: str | bytes, *, timestamp: int | None = None, token: str = TOKEN) -> Any:
-        """Push a message the way WeChat does in this platform's mode."""
-        params = signed_query(token=token, timestamp=timestamp)
+    def post(
+        self,
+        xml: str | bytes,
+        *,
+        timestamp: int | None = None,
+        token: str = TOKEN,
+        query: dict[str, str] | None = None,
+    ) -> Any:
+        """Push a message the way WeChat does in this platform's mode (under `query` if given)."""
+        params = dict(query) if query else signed_query(token=token, timestamp=timestamp)
         body = xml.encode() if isinstance(xml, str) else xml
         if self.aes:
             crypto = WeChatCrypto(token, AES_KEY, APP_ID)
@@ -128,12 +135,16 @@ class Platform:
 
 
 def make_client(tmp_path: Path, **overrides: object) -> TestClient:
-    """An intake without its lifespan: no relay, no read-model consumer, no broker."""
+    """An intake without its lifespan: no relay, no read-model consumer, no broker.
+
+    Its account is in plaintext mode unless `wechat_encoding_aes_key` is given: with a key,
+    plaintext pushes are refused.
+    """
     values: dict[str, Any] = {
         "database_url": f"sqlite:///{tmp_path / 'intake.db'}",
         "kafka_bootstrap": "127.0.0.1:1",
         "rate_limit_per_minute": 1000,
-        "wechat_encoding_aes_key": AES_KEY,
+        "wechat_encoding_aes_key": None,
         **overrides,
     }
     config = Settings(**values)
@@ -153,8 +164,11 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
 
 
 @pytest.fixture(params=["plaintext", "aes"])
-def platform(request: pytest.FixtureRequest, client: TestClient) -> Platform:
-    return Platform(client, aes=request.param == "aes")
+def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Platform:
+    """An official account in each mode, and the intake configured for it."""
+    aes = request.param == "aes"
+    client = make_client(tmp_path, wechat_encoding_aes_key=AES_KEY if aes else None)
+    return Platform(client, aes=aes)
 
 
 def submit(platform: Platform, xml: str) -> tuple[Any, Envelope[FeedbackReceived]]:
@@ -409,7 +423,8 @@ def test_safe_mode_messages_are_refused_when_no_aes_key_is_configured(tmp_path: 
     assert "EncodingAESKey" in response.json()["detail"]
 
 
-def test_a_forged_msg_signature_is_refused(client: TestClient) -> None:
+def test_a_forged_msg_signature_is_refused(tmp_path: Path) -> None:
+    client = make_client(tmp_path, wechat_encoding_aes_key=AES_KEY)
     params = {**signed_query(), "encrypt_type": "aes", "msg_signature": "0" * 40}
     body = f"<xml><Encrypt><![CDATA[{base64.b64encode(b'x' * 32).decode()}]]></Encrypt></xml>"
     assert client.post(PATH, params=params, content=body).status_code == 403
@@ -418,6 +433,53 @@ def test_a_forged_msg_signature_is_refused(client: TestClient) -> None:
 def test_an_oversized_body_gets_413(client: TestClient) -> None:
     response = Platform(client).post(text_xml("很" * 40_000))
     assert response.status_code == 413
+    assert received(client) == []
+
+
+# --- replays and downgrades -----------------------------------------------------------
+
+
+def test_a_signed_query_reused_with_another_body_is_refused(platform: Platform) -> None:
+    captured = signed_query()
+    first = platform.post(text_xml(COMPLAINT), query=captured)
+    assert first.status_code == 200
+    forged = platform.post(text_xml("另一条诉求", openid=OTHER_OPENID), query=captured)
+    assert forged.status_code == 403
+    assert forged.headers["content-type"].startswith("application/problem+json")
+    assert "已用于另一条消息" in forged.json()["detail"]
+    assert len(received(platform.client)) == 1
+
+
+def test_the_byte_identical_request_under_a_used_nonce_is_wechats_retry(
+    platform: Platform,
+) -> None:
+    captured = signed_query()
+    body = text_xml(COMPLAINT).encode()
+    if platform.aes:
+        # Encrypt once, so the retry's bytes are the same (the encryption is randomised).
+        envelope = xmltodict.parse(
+            platform.crypto.encrypt_message(body, captured["nonce"], captured["timestamp"])
+        )["xml"]
+        captured = {**captured, "encrypt_type": "aes", "msg_signature": envelope["MsgSignature"]}
+        body = f"<xml><Encrypt><![CDATA[{envelope['Encrypt']}]]></Encrypt></xml>".encode()
+        replies = [platform.client.post(PATH, params=captured, content=body) for _ in range(3)]
+    else:
+        replies = [platform.post(body, query=captured) for _ in range(3)]
+    assert [r.status_code for r in replies] == [200, 200, 200]
+    assert replies[0].content == replies[1].content == replies[2].content
+    assert len(received(platform.client)) == 1
+
+
+@pytest.mark.parametrize("encrypt_type", [None, "raw", "RAW"])
+def test_with_an_aes_key_plaintext_pushes_are_refused(
+    tmp_path: Path, encrypt_type: str | None
+) -> None:
+    client = make_client(tmp_path, wechat_encoding_aes_key=AES_KEY)
+    query = signed_query() | ({"encrypt_type": encrypt_type} if encrypt_type else {})
+    response = Platform(client).post(text_xml(COMPLAINT), query=query)
+    assert response.status_code == 403
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "安全模式" in response.json()["detail"]
     assert received(client) == []
 
 
@@ -583,8 +645,8 @@ def wechat_documents(draw: st.DrawFn) -> bytes:
 
 
 def test_fuzzed_signed_messages_never_get_a_5xx(tmp_path: Path) -> None:
-    client = make_client(tmp_path)
-    plain, safe = Platform(client), Platform(client, aes=True)
+    plain = Platform(make_client(tmp_path / "plain"))
+    safe = Platform(make_client(tmp_path / "safe", wechat_encoding_aes_key=AES_KEY), aes=True)
 
     @settings(
         max_examples=150,

@@ -75,6 +75,7 @@ def open311(client: httpx.Client, n: int) -> str:
 
 
 def hotline(client: httpx.Client, n: int) -> str:
+    """A call as a call centre posts it: `client` carries the centre's Authorization header."""
     call = {
         "call_id": f"call-{uuid.uuid4()}",
         "caller_number": "13912345678",

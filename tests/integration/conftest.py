@@ -127,3 +127,17 @@ def fleet_env(bootstrap: str, postgres: LocalPostgres, name: str) -> dict[str, s
         url = postgres.create_database(f"{name}_{service}")
         env[f"FEEDBACKLOOP_{service.upper()}_DATABASE_URL"] = url
     return env
+
+
+def call_centre_token(intake_database_url: str, name: str = "测试话务系统") -> str:
+    """A new call-centre credential in an intake's store (as `feedbackloop intake
+    add-credential` makes one); its token."""
+    from datetime import UTC, datetime
+
+    from services.intake.credentials import Kind, create_credential
+    from services.intake.database import create_store
+
+    with create_store(intake_database_url).begin() as session:
+        return create_credential(
+            session=session, kind=Kind.HOTLINE, name=name, now=datetime.now(UTC)
+        )

@@ -27,7 +27,7 @@ from feedbackloop.simulate.driver import Outcome, replay
 from feedbackloop.simulate.plan import plan_day
 from services.intake.config import DEV_WECHAT_TOKEN
 from services.router.config import DEV_OPERATOR_TOKEN
-from tests.integration.conftest import fleet_env, free_port, wait_for
+from tests.integration.conftest import call_centre_token, fleet_env, free_port, wait_for
 from tests.integration.ledger import queued, received_totals, ticket_rows
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -80,6 +80,7 @@ def test_killing_each_part_under_load_loses_and_duplicates_nothing(
     env = fleet_env(broker.bootstrap, postgres, f"chaos{free_port()}")
     fleet = Fleet(env=env, logs=tmp_path / "logs")
     fleet.start()
+    hotline_token = call_centre_token(env["FEEDBACKLOOP_INTAKE_DATABASE_URL"])
     planned = plan_day(items=ITEMS, seed=7, data_dir=StackSettings().data_dir)
     chaos_log: list[str] = []
     try:
@@ -88,7 +89,7 @@ def test_killing_each_part_under_load_loses_and_duplicates_nothing(
         chaos.start()
         outcomes: list[Outcome] = asyncio.run(
             replay(planned, intake_url=fleet.url("intake"), wechat_token=DEV_WECHAT_TOKEN,
-                   speed=SPEED, concurrency=16, give_up=180)
+                   speed=SPEED, concurrency=16, give_up=180, hotline_token=hotline_token)
         )  # fmt: skip
         chaos.join()
         accepted = {o.ticket_no: o for o in outcomes if o.status == "accepted" and o.ticket_no}

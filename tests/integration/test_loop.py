@@ -1,5 +1,8 @@
 """The whole loop on a real broker: web API -> router -> department queue -> ticket -> metrics."""
 
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
 from kafka import KafkaProducer
 
@@ -17,6 +20,13 @@ from tests import factories
 from tests.integration.conftest import find_events, metric, wait_for
 
 pytestmark = pytest.mark.integration
+
+
+def status_key(accepted: Any) -> dict[str, str]:
+    """The `k` of the status link intake gave: the whole ticket shows only with it."""
+    (secret,) = parse_qs(urlsplit(accepted.json()["status_url"]).query)["k"]
+    return {"k": secret}
+
 
 COMPLAINT = {
     "title": "小区停水两天",
@@ -61,7 +71,10 @@ def test_a_web_complaint_reaches_the_water_departments_queue_and_becomes_a_ticke
 
     ticket = wait_for(
         lambda: (
-            (r := httpx.get(f"{followup}/api/v1/tickets/{ticket_no}")).status_code == 200
+            (
+                r := httpx.get(f"{followup}/api/v1/tickets/{ticket_no}", params=status_key(reply))
+            ).status_code
+            == 200
             and r.json()
         ),
         what="the ticket in followup",
@@ -174,11 +187,9 @@ def test_an_unsure_item_waits_in_triage_until_an_operator_assigns_it(
         kafka.bootstrap, queue_topic("agriculture"), lambda e: e.subject == ticket_id
     )
     assert queued.data.method == "manual" and queued.data.assigned_by == "王芳"
+    url = f"{followup}/api/v1/tickets/{ticket_no}"
     ticket = wait_for(
-        lambda: (
-            (t := httpx.get(f"{followup}/api/v1/tickets/{ticket_no}").json())["state"] == "routed"
-            and t
-        ),
+        lambda: (t := httpx.get(url, params=status_key(reply)).json())["state"] == "routed" and t,
         what="followup to apply the assignment",
     )
     assert ticket["department_name"] == "市农业农村局"
@@ -222,9 +233,10 @@ def test_a_returned_ticket_is_rerouted_to_another_department(
     )
     assert queued[0].id == routed[-1].id
     ticket_no = reply.json()["ticket_no"]
+    url = f"{followup}/api/v1/tickets/{ticket_no}"
     ticket = wait_for(
         lambda: (
-            (t := httpx.get(f"{followup}/api/v1/tickets/{ticket_no}").json())["department_code"]
+            (t := httpx.get(url, params=status_key(reply)).json())["department_code"]
             == again.department_code
             and t
         ),

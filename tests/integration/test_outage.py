@@ -4,6 +4,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -15,6 +16,8 @@ from feedbackloop.devstack.processes import ServiceProcess
 from feedbackloop.events import FeedbackReceived
 from feedbackloop.events.topics import CORE_TOPICS, FEEDBACK_RECEIVED
 from feedbackloop.runtime.topics import create_topics
+from services.intake.credentials import Kind, create_credential
+from services.intake.database import create_store
 from tests.integration import channels
 from tests.integration.conftest import PARTITIONS, find_events, free_port, wait_for
 
@@ -39,7 +42,10 @@ def own_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
 
 
 @pytest.fixture(scope="module")
-def intake(own_kafka: LocalKafka, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def intake(
+    own_kafka: LocalKafka, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """Intake's URL, and the headers of a call centre registered with it."""
     state: Path = tmp_path_factory.mktemp("outage-intake")
     proc = ServiceProcess("intake", free_port(), state / "intake.log")
     env = dict(os.environ)
@@ -54,17 +60,28 @@ def intake(own_kafka: LocalKafka, tmp_path_factory: pytest.TempPathFactory) -> I
     )
     proc.start(env)
     proc.wait_healthy(deadline=time.monotonic() + 60)
-    yield proc.url
+    yield proc.url, call_centre(state / "intake.db")
     proc.stop()
 
 
+def call_centre(intake_db: Path) -> dict[str, str]:
+    """The Authorization header of a call centre registered in this intake's store."""
+    with create_store(f"sqlite:///{intake_db}").begin() as session:
+        token = create_credential(
+            session=session, kind=Kind.HOTLINE, name="停电测试话务系统", now=datetime.now(UTC)
+        )
+    return {"Authorization": f"Bearer {token}"}
+
+
 def test_items_accepted_while_kafka_is_down_arrive_exactly_once_when_it_is_back(
-    own_kafka: LocalKafka, intake: str
+    own_kafka: LocalKafka, intake: tuple[str, dict[str, str]]
 ) -> None:
     """Stop Kafka, send 200 items through all five entry points, start it, count them."""
     own_kafka.stop()
     tickets: set[str] = set()
-    with httpx.Client(base_url=intake, timeout=10) as client:
+    url, headers = intake
+    # The call centre's credential goes with every item; only the hotline asks for it.
+    with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
         for n in range(ITEMS):
             tickets.add(channels.ALL[n % len(channels.ALL)](client, n))
         assert len(tickets) == ITEMS

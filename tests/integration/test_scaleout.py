@@ -23,7 +23,7 @@ from feedbackloop.devstack.postgres import LocalPostgres
 from feedbackloop.simulate.driver import replay
 from feedbackloop.simulate.plan import plan_day
 from services.intake.config import DEV_WECHAT_TOKEN
-from tests.integration.conftest import fleet_env, free_port, wait_for
+from tests.integration.conftest import call_centre_token, fleet_env, free_port, wait_for
 from tests.integration.ledger import queued, ticket_rows
 from tests.integration.test_chaos import assign_triage
 
@@ -82,7 +82,8 @@ def test_two_routers_and_two_followups_share_the_work_and_handle_each_item_once(
         planned = plan_day(items=ITEMS, seed=11, data_dir=StackSettings().data_dir)
         outcomes = asyncio.run(
             replay(planned, intake_url=fleet.url("intake"), wechat_token=DEV_WECHAT_TOKEN,
-                   speed=None, concurrency=16)
+                   speed=None, concurrency=16,
+                   hotline_token=call_centre_token(env["FEEDBACKLOOP_INTAKE_DATABASE_URL"]))
         )  # fmt: skip
         accepted = {o.ticket_no for o in outcomes if o.status == "accepted"}
         assert len(accepted) == ITEMS

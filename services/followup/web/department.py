@@ -55,6 +55,10 @@ ACTS: dict[str, Act] = {
     "extension": Act(Action.REQUEST_EXTENSION, "申请延期", "延期申请已提交，等待话务中心审批",
                      lambda no, b, f, p: views.request_extension(no, b, f, p), ExtensionIn,
                      {"working_days": "延长的工作日数", "reason": "申请理由"}),
+    # A request: the clocks run on until the centre approves (see `services.followup.pauses`).
+    "pause": Act(Action.PAUSE, "申请暂停计时", "暂停申请已提交，话务中心同意前计时继续",
+                 lambda no, b, f, p: views.pause(no, b, f, p, Response()), ReasonIn,
+                 {"reason": "暂停理由"}),
 }  # fmt: skip
 
 #: Queue filters: state (empty: every open state) and deadline.

@@ -1,4 +1,5 @@
-"""The 12345 centre's page in followup: extension requests (延期申请) waiting for a decision."""
+"""The 12345 centre's page in followup: extension (延期) and pause (暂停计时) requests waiting for
+a decision."""
 
 from typing import Annotated
 
@@ -7,7 +8,7 @@ from fastapi.responses import Response
 
 from feedbackloop.web.forms import ticket_number
 from services.followup import views
-from services.followup.auth import Role
+from services.followup.auth import Principal, Role
 from services.followup.schemas import DecisionIn
 from services.followup.web.common import VisitDep
 
@@ -16,17 +17,33 @@ PAGE = "/workbench/extensions"
 DECIDED = {
     "approved": "已同意工单 {} 的延期申请，办结时限已顺延",
     "rejected": "已驳回工单 {} 的延期申请",
+    "pause-approved": "已同意工单 {} 的暂停计时申请，计时已暂停",
+    "pause-rejected": "已驳回工单 {} 的暂停计时申请，计时继续",
 }
 
 
 @router.get(PAGE)
 def extensions(visit: VisitDep, done: str = "", ticket: str = "") -> Response:
-    """Pending extension requests, oldest first, each with approve and reject buttons."""
+    """Pending extension and pause requests, oldest first, with approve and reject buttons."""
     principal = visit.require(Role.OPERATOR, Role.SUPERVISOR)
-    pending = views.list_extensions(visit.desk, principal)
     number = ticket_number(ticket)
     flash = DECIDED[done].format(number) if done in DECIDED and number else None
-    return visit.render("workbench/extensions.html", pending=pending, flash=flash, error=None)
+    return _page(visit, principal, flash=flash, error=None)
+
+
+def _page(
+    visit: VisitDep,
+    principal: Principal,
+    *,
+    flash: str | None,
+    error: str | None,
+    status: int = 200,
+) -> Response:
+    return visit.render(
+        "workbench/extensions.html", status=status, flash=flash, error=error,
+        pending=views.list_extensions(visit.desk, principal),
+        pauses=views.list_pauses(visit.desk, principal),
+    )  # fmt: skip
 
 
 @router.post("/workbench/tickets/{ticket_no}/extension/decision")
@@ -47,11 +64,29 @@ def decide(
             ticket_no, DecisionIn(approve=approve == "yes"), visit.desk, principal
         )
     except HTTPException as exc:
-        pending = views.list_extensions(visit.desk, principal)
         error = f"工单 {ticket_no}：{exc.detail}"
-        return visit.render(
-            "workbench/extensions.html", status=exc.status_code, pending=pending, flash=None,
-            error=error,
-        )  # fmt: skip
+        return _page(visit, principal, flash=None, error=error, status=exc.status_code)
     done = "approved" if approve == "yes" else "rejected"
+    return visit.redirect(f"{PAGE}?done={done}&ticket={ticket_number(ticket_no)}")
+
+
+@router.post("/workbench/tickets/{ticket_no}/pause/decision")
+def decide_pause(
+    ticket_no: str,
+    visit: VisitDep,
+    csrf: Annotated[str, Form()] = "",
+    approve: Annotated[str, Form()] = "",
+) -> Response:
+    """Approve (the clocks stop now) or reject a department's pause request."""
+    principal = visit.require(Role.OPERATOR, Role.SUPERVISOR)
+    visit.check_csrf(csrf)
+    ticket_no = ticket_no[:20]
+    if approve not in ("yes", "no"):
+        return visit.problem(422, "请选择审批结果", "请点击“同意暂停”或“不同意”。")
+    try:
+        views.decide_pause(ticket_no, DecisionIn(approve=approve == "yes"), visit.desk, principal)
+    except HTTPException as exc:
+        error = f"工单 {ticket_no}：{exc.detail}"
+        return _page(visit, principal, flash=None, error=error, status=exc.status_code)
+    done = "pause-approved" if approve == "yes" else "pause-rejected"
     return visit.redirect(f"{PAGE}?done={done}&ticket={ticket_number(ticket_no)}")

@@ -4,11 +4,13 @@ Where the spec leaves room, this server chooses:
 - One service per level-2 category of the taxonomy under its level-1 category (`group`); the
   level-2 name goes downstream as the category hint.
 - JSON only (`.json`); other formats and paths under `/open311/v2` get a 404 in GeoReport form.
-- POST needs a configured `api_key`, a `description` and a location (`lat`+`long` or
-  `address_string`). The phone is kept (encrypted) and may be used for the callback only when
-  the optional, non-standard field `callback_consent=true` is sent; email, names and device ids
-  are not stored, they only rate-limit. An optional `Idempotency-Key` header makes a retried
-  POST (same key and service) return the first ticket with status 200.
+- POST needs an `api_key` (a credential made by `feedbackloop intake add-credential --kind
+  open311`, stored hashed and rate-limited per key; `dev-open311-key` only in development), a
+  `description` and a location (`lat`+`long` or `address_string`). The phone is kept
+  (encrypted) and may be used for the callback only when the optional, non-standard field
+  `callback_consent=true` is sent; email, names and device ids are not stored, they only
+  rate-limit. An optional `Idempotency-Key` header makes a retried POST (same api_key,
+  Idempotency-Key and service) return the first ticket with status 200.
 - A request is answered by id only if it came in through Open311: citizens of other channels
   never chose a public 311 app. Intake keeps no queryable copy of the words or the location, so
   `description`, `address`, `lat` and `long` are null.
@@ -30,8 +32,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from feedbackloop.events import Attachment, Channel
+from feedbackloop.web.credentials import split_token
 from services.intake import service
 from services.intake.channels.web import accepted_message
+from services.intake.config import DEV_OPEN311_KEY
+from services.intake.credentials import Holder, Kind
 from services.intake.deps import Intake, IntakeDep
 from services.intake.flows import accept_item
 from services.intake.limits import RateLimited
@@ -44,6 +49,8 @@ from services.intake.ticket_numbers import is_valid_ticket_no
 log = logging.getLogger(__name__)
 
 PREFIX = "/open311/v2"
+#: Who posts with the development key (honoured only when FEEDBACKLOOP_ENV=development).
+DEV_APP = Holder(credential_id="dev", kind=Kind.OPEN311, name="开发用 Open311 密钥")
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 CLOSED_STATES = {"closed", "merged"}
 MAX_IDS = 50
@@ -171,7 +178,7 @@ def get_service_definition(service_code: str, intake: IntakeDep) -> JSONResponse
         200: {"description": "A repeat of a known Idempotency-Key: the first ticket"},
         400: {"description": "GeoReport errors: missing or invalid fields"},
         403: {"description": "Missing or invalid api_key"},
-        429: {"description": "Too many requests from this citizen; see Retry-After"},
+        429: {"description": "Too many requests from this citizen or api_key; see Retry-After"},
     },
 )
 async def post_request(request: Request, intake: IntakeDep) -> JSONResponse:
@@ -180,8 +187,9 @@ async def post_request(request: Request, intake: IntakeDep) -> JSONResponse:
         form = await read_form(request)
         # The spec posts api_key with the fields; some clients put it in the query string.
         given = form.get("api_key") or request.query_params.get("api_key", "")
-        check_api_key(given, intake.settings.open311_api_keys)
-        category, item = build_item(form, taxonomy_of(intake), request.headers)
+        app = await run_in_threadpool(check_api_key, given, intake)  # scrypt, off the loop
+        intake.systems.admit(app)
+        category, item = build_item(form, taxonomy_of(intake), request.headers, app=app)
         accepted = await run_in_threadpool(
             accept_item, intake=intake, item=item, limit_keys=limit_keys(form, item)
         )
@@ -221,16 +229,20 @@ async def read_form(request: Request) -> dict[str, str]:
     return fields
 
 
-def check_api_key(given: str, keys: list[str]) -> None:
-    """Refused(403) unless the key is one of the configured ones."""
-    # Compare against every key in constant time, so timing says nothing about near misses.
-    matches = [hmac.compare_digest(given.encode(), key.encode()) for key in keys]
-    if not given or not any(matches):
+def check_api_key(given: str, intake: Intake) -> Holder:
+    """The civic app an api_key belongs to, or Refused(403)."""
+    if intake.settings.environment == "development" and hmac.compare_digest(
+        given.encode(), DEV_OPEN311_KEY.encode()
+    ):
+        return DEV_APP
+    app = intake.systems.verify(split_token(given), kind=Kind.OPEN311)
+    if app is None:
         raise Refused(403, "api_key was not provided or is invalid / api_key 缺失或无效")
+    return app
 
 
 def build_item(
-    form: Mapping[str, str], taxonomy: Taxonomy, headers: Mapping[str, str]
+    form: Mapping[str, str], taxonomy: Taxonomy, headers: Mapping[str, str], *, app: Holder
 ) -> tuple[Category, service.NewFeedback]:
     """Validate the fields with the JSON API's rules; Refused(400) lists every problem."""
     problems: list[str] = []
@@ -269,7 +281,8 @@ def build_item(
     media_url = form.get("media_url", "")
     if media_url and not is_web_url(media_url):
         problems.append("media_url must be an http(s) URL / 图片链接应当是 http(s) 网址")
-    channel_ref = f"{code}/{request_key(headers)}"
+    # The app's id is part of the reference, so no app can claim another's Idempotency-Key.
+    channel_ref = f"{code}/{app.credential_id}/{request_key(headers)}"
     if problems or category is None or body is None:
         raise Refused(400, *problems)
     item = service.NewFeedback(

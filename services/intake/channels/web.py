@@ -38,7 +38,8 @@ def post_feedback(
     """Accept an item and answer with its ticket number before it reaches Kafka."""
     item = service.NewFeedback(
         channel=Channel.WEB,
-        channel_ref=idempotency_key,
+        # A blank key is no key: taken as one, every blank-keyed item would be "the same".
+        channel_ref=(idempotency_key or "").strip() or None,
         title=body.title,
         text=body.text,
         location=body.location_model(),
@@ -59,5 +60,5 @@ def post_feedback(
         ticket_id=accepted.ticket_id,
         received_at=accepted.received_at,
         message=accepted_message(accepted.ticket_no),
-        status_url=intake.settings.status_url_template.format(ticket_no=accepted.ticket_no),
+        status_url=intake.settings.status_url(accepted.ticket_no),
     )

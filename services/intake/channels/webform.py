@@ -146,7 +146,7 @@ async def post_form(request: Request, intake: IntakeDep) -> HTMLResponse:
         "accepted.html",
         ticket_no=accepted.ticket_no,
         message=accepted_message(accepted.ticket_no),
-        status_url=intake.settings.status_url_template.format(ticket_no=accepted.ticket_no),
+        status_url=intake.settings.status_url(accepted.ticket_no),
     )
 
 

@@ -32,6 +32,7 @@ from services.intake.wechat_messages import (
     rate_limited_reply,
     read_inbound,
 )
+from services.intake.wechat_replay import Replayed, bind_body
 from services.intake.wechat_xml import MalformedMessage, parse_fields, render_text_reply
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,11 @@ router = APIRouter(tags=["wechat"])
 
 PATH = "/api/v1/wechat"
 FORBIDDEN = "签名校验失败或请求已过期：请求不是来自微信服务器"
+REPLAYED = "该签名的 timestamp 和 nonce 已用于另一条消息：请求被拒绝，疑似重放"
+PLAINTEXT_REFUSED = (
+    "本公众号已开启安全模式（配置了 EncodingAESKey），只接受加密消息（encrypt_type=aes）；"
+    "请在公众号后台把消息加解密方式设为安全模式"
+)
 
 QueryValue = Annotated[str | None, Query(max_length=128)]
 
@@ -118,33 +124,42 @@ async def receive(
 def _handle(*, intake: Intake, body: bytes, query: CallbackQuery) -> Response:
     settings = intake.settings
     safe_mode: SafeMode | None = None
+    mode = (query.encrypt_type or "raw").lower()
+    if mode == "raw" and settings.wechat_encoding_aes_key:
+        # With a key set, plaintext would let anyone leave the encryption off (a downgrade).
+        log.info("wechat callback refused: plaintext push while safe mode is configured")
+        return problem(403, PLAINTEXT_REFUSED)
     try:
-        if (query.encrypt_type or "raw").lower() == "aes":
+        if mode == "aes":
             safe_mode = _safe_mode(intake)
             check_fresh(query.timestamp)
             encrypted = parse_fields(body).get("Encrypt", "").strip()
             if not encrypted:
                 raise MalformedMessage("安全模式的消息缺少 Encrypt 字段")
-            fields = parse_fields(
-                safe_mode.decrypt(
-                    encrypted=encrypted,
-                    msg_signature=query.msg_signature,
-                    timestamp=query.timestamp,
-                    nonce=query.nonce,
-                )
+            inner = safe_mode.decrypt(
+                encrypted=encrypted,
+                msg_signature=query.msg_signature,
+                timestamp=query.timestamp,
+                nonce=query.nonce,
             )
-        elif (query.encrypt_type or "raw").lower() == "raw":
+            _bind(intake=intake, query=query, body=body)
+            fields = parse_fields(inner)
+        elif mode == "raw":
             check_request(
                 token=settings.wechat_token,
                 signature=query.signature,
                 timestamp=query.timestamp,
                 nonce=query.nonce,
             )
+            _bind(intake=intake, query=query, body=body)
             fields = parse_fields(body)
         else:
             raise MalformedMessage("不支持的 encrypt_type，应当是 aes 或 raw")
         message = read_inbound(fields)
         action = interpret(message)
+    except Replayed as exc:
+        log.warning("wechat callback refused: %s", exc)
+        return problem(403, REPLAYED)
     except Rejected as exc:
         log.info("wechat callback refused: %s", exc)
         return problem(403, FORBIDDEN)
@@ -163,6 +178,19 @@ def _handle(*, intake: Intake, body: bytes, query: CallbackQuery) -> Response:
     if safe_mode is not None:
         xml = safe_mode.encrypt(xml, seed=message.channel_ref, timestamp=message.create_time)
     return Response(xml, media_type="application/xml")
+
+
+def _bind(*, intake: Intake, query: CallbackQuery, body: bytes) -> None:
+    """Bind the verified (timestamp, nonce) to this body; Replayed if it carried another."""
+    # Both are checked by now: the signature covers them and the timestamp is fresh.
+    assert query.timestamp is not None and query.nonce is not None
+    bind_body(
+        sessions=intake.sessions,
+        write_guard=intake.write_guard,
+        timestamp=query.timestamp,
+        nonce=query.nonce,
+        body=body,
+    )
 
 
 def _safe_mode(intake: Intake) -> SafeMode:

@@ -1,0 +1,44 @@
+"""The local stack's simulated call centre: a hotline credential the simulator and tests use.
+
+A deployment creates one credential per real call-centre system with `feedbackloop intake
+add-credential`; the local stack makes its own at start so `feedbackloop simulate` can post
+calls, and keeps the token in the state directory (readable by its owner only).
+"""
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+TOKEN_FILE = "hotline.token"
+NAME = "本地开发：模拟话务系统"
+
+
+def stack_hotline_token(*, state_dir: Path, database_url: str) -> str:
+    """The stack's call-centre token: the recorded one while it is valid, else a new one."""
+    from feedbackloop.web.credentials import split_token
+    from services.intake.credentials import Kind, Systems, create_credential
+    from services.intake.database import create_store
+
+    sessions = create_store(database_url)
+    path = state_dir / TOKEN_FILE
+    if path.exists():
+        token = path.read_text().strip()
+        if Systems(sessions=sessions, per_minute={}).verify(split_token(token), kind=Kind.HOTLINE):
+            return token
+    with sessions.begin() as session:
+        token = create_credential(
+            session=session, kind=Kind.HOTLINE, name=NAME, now=datetime.now(UTC)
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+        out.write(token + "\n")
+    return token
+
+
+def recorded_hotline_token(state_dir: Path) -> str | None:
+    """The token the last `feedbackloop up` recorded, if any."""
+    try:
+        return (state_dir / TOKEN_FILE).read_text().strip() or None
+    except OSError:
+        return None
