@@ -25,10 +25,8 @@ handler instead, in three overlapping steps:
 
 import asyncio
 import contextlib
-import gc
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -82,27 +80,16 @@ class Consumer(Protocol):
     async def commit(self, offsets: dict[TopicPartition, int] | None = None) -> None: ...
     def seek(self, partition: TopicPartition, offset: int) -> None: ...
     def assignment(self) -> set[TopicPartition]: ...
+    def highwater(self, partition: TopicPartition) -> int | None: ...
 
 
-class Service(Protocol):
-    """Anything that starts and stops with a web app (the router's Kafka side)."""
+class Reader(Consumer, Protocol):
+    """What a loop without a consumer group also needs: to assign itself every partition."""
 
-    async def start(self) -> None: ...
-    async def stop(self) -> None: ...
-
-
-def lifespan_of(service: Service) -> Callable[[Any], AbstractAsyncContextManager[None]]:
-    """An ASGI lifespan that starts a service with the web app and stops it after."""
-
-    @asynccontextmanager
-    async def lifespan(_app: Any) -> AsyncIterator[None]:
-        await service.start()
-        try:
-            yield
-        finally:
-            await service.stop()
-
-    return lifespan
+    async def topics(self) -> set[str]: ...
+    def partitions_for_topic(self, topic: str) -> set[int] | None: ...
+    def assign(self, partitions: list[TopicPartition]) -> None: ...
+    async def seek_to_beginning(self, *partitions: TopicPartition) -> bool: ...
 
 
 class Publisher(Protocol):
@@ -111,32 +98,26 @@ class Publisher(Protocol):
     async def send_many(self, outputs: Sequence[Output]) -> list[Awaitable[Any]]: ...
 
 
-def freeze_heap(*, young_objects: int = 20_000) -> None:
-    """Keep CPython's cyclic garbage collector from walking the long-lived heap all the time.
-
-    A batch service allocates many short-lived objects (events, lists), so collections run
-    often, and every full one walks every object the process holds: the imported libraries,
-    the model, a detector's 72-hour window. Measured on the router, that was a third of
-    deciding a batch. Freezing what exists after start-up takes it out of those walks, and a
-    larger first generation lets a batch's objects die before a collection promotes them.
-    Cycles are still collected, only less often.
-    """
-    gc.collect()
-    gc.freeze()
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(young_objects, older, oldest)
-
-
 def dead_letter_output(*, consumer: str, record: Record, reason: str) -> Output:
     """The record that parks an unprocessable one on feedback.dlq with the reason."""
+    # The kind of error only: its details may quote the record (a citizen's words).
     log.warning(
         "%s dead-lettering %s[%s]@%s: %s",
-        consumer, record.topic, record.partition, record.offset, reason,
-    )  # fmt: skip
+        consumer,
+        record.topic,
+        record.partition,
+        record.offset,
+        reason.split(":", 1)[0],
+    )
     key, value = dead_letter(
-        consumer=consumer, topic=record.topic, partition=record.partition,
-        offset=record.offset, key=record.key, value=record.value, error=reason,
-    )  # fmt: skip
+        consumer=consumer,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value,
+        error=reason,
+    )
     return Output(DEAD_LETTER, key, value)
 
 
@@ -186,8 +167,12 @@ class BatchLoop:
         first_backoff: float = 0.5,
         longest_backoff: float = 30.0,
         handover_timeout: float = 30.0,
+        grouped: bool = True,
     ) -> None:
         self._consumer = consumer
+        # Without a group (metrics folds the whole log in every replica) the loop assigns
+        # itself every partition from the beginning and commits nothing.
+        self._grouped = grouped
         self._publisher = publisher
         self._handlers = dict(handlers)
         self._batch_size = batch_size
@@ -210,9 +195,12 @@ class BatchLoop:
         self.status = LoopStatus()
 
     async def start(self) -> None:
-        """Join the group and start reading."""
-        self._consumer.subscribe(list(self._handlers), listener=_Handover(self))
-        await self._consumer.start()
+        """Join the group (or assign every partition) and start reading."""
+        if self._grouped:
+            self._consumer.subscribe(list(self._handlers), listener=_Handover(self))
+            await self._consumer.start()
+        else:
+            await self._assign_everything()
         self._fetcher = self._spawn(self._fetch(), "fetch")
         self._worker = self._spawn(self._work(), "handle")
 
@@ -227,6 +215,34 @@ class BatchLoop:
             await self._consumer.stop()
         except Exception as exc:  # never started, or the broker is gone: nothing to hand back
             log.debug("consumer stop: %s", exc)
+
+    async def _assign_everything(self) -> None:
+        reader: Any = self._consumer
+        await reader.start()
+        await reader.topics()  # a metadata refresh: partitions of topics made since start
+        partitions = [
+            TopicPartition(topic, number)
+            for topic in self._handlers
+            for number in sorted(reader.partitions_for_topic(topic) or ())
+        ]
+        if not partitions:
+            raise KafkaError(f"none of {sorted(self._handlers)} has partitions yet")
+        reader.assign(partitions)
+        await reader.seek_to_beginning(*partitions)
+
+    def lag(self) -> int | None:
+        """Records on the broker that this process has not handled and committed yet.
+
+        From the high-water marks of the last fetches; None until every assigned partition
+        has been fetched from once.
+        """
+        total = 0
+        for tp in self._consumer.assignment():
+            end = self._consumer.highwater(tp)
+            if end is None:
+                return None
+            total += max(end - self._restart_at.get(tp, end), 0)
+        return total
 
     def _spawn(self, work: Any, name: str) -> "asyncio.Task[None]":
         task: asyncio.Task[None] = asyncio.create_task(work, name=f"batch-loop-{name}")
@@ -322,6 +338,9 @@ class BatchLoop:
         if after is not None:
             with contextlib.suppress(Exception):
                 await after
+        if not self._grouped:
+            self._closed()
+            return
         try:
             await self._consumer.commit(ends)
         except (CommitFailedError, IllegalStateError) as exc:

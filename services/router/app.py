@@ -1,13 +1,9 @@
 """The router process: its two agents in a batch loop (the Kafka side) inside a small ASGI app
 (health, metrics, the triage API and the operators' console)."""
 
-import asyncio
-import contextlib
 import logging
 from datetime import timedelta
-from typing import Any
 
-from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -22,10 +18,9 @@ from feedbackloop.events.topics import (
     TICKET_EVENTS,
     queue_topic,
 )
-from feedbackloop.runtime.batches import BatchHandler, BatchLoop, freeze_heap, lifespan_of
+from feedbackloop.runtime.consumers import ConsumerService, freeze_heap, lifespan_of
 from feedbackloop.runtime.producer import KafkaPublisher
 from feedbackloop.runtime.sql import create_store
-from feedbackloop.runtime.topics import create_topics
 from feedbackloop.web.limits import BodySizeLimit
 from feedbackloop.web.proxies import trust_proxies
 from services.router import console, views
@@ -43,120 +38,41 @@ log = logging.getLogger(__name__)
 GROUP = "feedbackloop-router"
 
 
-class Streams:
-    """The router's Kafka side: the publisher and the batch loop running both agents."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        table: RuleTable,
-        model: CategoryModel,
-        metrics: RouterMetrics,
-        sessions: sessionmaker[Session],
-    ) -> None:
-        self.settings = settings
-        self.table = table
-        self.publisher = KafkaPublisher(bootstrap=settings.kafka_bootstrap, client_id=GROUP)
-        threshold = settings.confidence_threshold or model.threshold
-        route = RouteAgent(
-            table=table,
-            classifier=model,
-            threshold=threshold,
-            metrics=metrics,
-            sessions=sessions,
-            detector=Detector(
-                duplicate_window=timedelta(hours=settings.duplicate_window_hours),
-                hotspot_items=settings.hotspot_items,
-                hotspot_window=timedelta(hours=settings.hotspot_window_hours),
-            ),
-        )
-        returns = ReturnsAgent(
-            table=table, threshold=threshold, publish=self.publisher, sessions=sessions
-        )
-        self.handlers: dict[str, BatchHandler] = {FEEDBACK_RECEIVED: route, TICKET_EVENTS: returns}
-        self.loop: BatchLoop | None = None
-        self.waiting_for: str | None = None
-        self._starting: asyncio.Task[None] | None = None
-
-    def _new_loop(self) -> BatchLoop:
-        # aiokafka's clients need the running event loop: made here, not at import.
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap.split(","),
-            group_id=GROUP,
-            client_id=GROUP,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            # A replica that dies hands its partitions on after this long.
-            session_timeout_ms=15_000,
-            heartbeat_interval_ms=3_000,
-        )
-        return BatchLoop(
-            consumer=consumer,
-            publisher=self.publisher,
-            handlers=self.handlers,
-            batch_size=self.settings.batch_size,
-        )
-
-    def topics(self) -> list[str]:
-        """Every topic the router reads or writes; department systems may subscribe to
-        their queue before the first item reaches it."""
-        queues = [queue_topic(code) for code in self.table.departments]
-        written = [FEEDBACK_ROUTED, FEEDBACK_HOTSPOTS, DEAD_LETTER, *queues]
-        return [FEEDBACK_RECEIVED, TICKET_EVENTS, *written]
-
-    async def start(self) -> None:
-        """Connect in the background, retrying until the broker answers."""
-        freeze_heap()
-        self._starting = asyncio.create_task(self._connect(), name="router-connect")
-
-    async def _connect(self) -> None:
-        pause = 0.5
-        while True:
-            loop = self._new_loop()
-            try:
-                await asyncio.to_thread(
-                    create_topics, self.settings.kafka_bootstrap, self.topics(),
-                    partitions=self.settings.topic_partitions,
-                )  # fmt: skip
-                await self.publisher.start()
-                await loop.start()
-            except Exception as exc:  # the broker is not there yet: keep trying
-                self.waiting_for = f"Kafka at {self.settings.kafka_bootstrap}: {exc}"
-                log.warning("router waiting for %s", self.waiting_for)
-                await loop.stop()
-                await self.publisher.stop()
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 5.0)
-                continue
-            self.waiting_for = None
-            self.loop = loop
-            return
-
-    async def stop(self) -> None:
-        """Finish the batches in hand, then disconnect."""
-        if self._starting is not None and not self._starting.done():
-            self._starting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._starting
-        if self.loop is not None:
-            await self.loop.stop()
-        await self.publisher.stop()
-
-    def health(self) -> dict[str, Any]:
-        """What /healthz says about the Kafka side."""
-        if self.loop is None:
-            return {"status": "starting", "kafka": self.waiting_for or "connecting"}
-        status = self.loop.status
-        return {
-            "status": "failed" if status.crashed else "ok",
-            "kafka": "connected",
-            "batches": status.batches,
-            "records": status.records,
-            "failures": status.failures,
-            "last_error": status.last_error,
-            "retry_in_seconds": status.retry_in,
-            "rebalances": status.rebalances,
-        }
+def create_streams(
+    settings: Settings,
+    table: RuleTable,
+    model: CategoryModel,
+    metrics: RouterMetrics,
+    sessions: sessionmaker[Session],
+) -> ConsumerService:
+    """The router's Kafka side: both agents in one consumer group, one publisher."""
+    publisher = KafkaPublisher(bootstrap=settings.kafka_bootstrap, client_id=GROUP)
+    threshold = settings.confidence_threshold or model.threshold
+    route = RouteAgent(
+        table=table,
+        classifier=model,
+        threshold=threshold,
+        metrics=metrics,
+        sessions=sessions,
+        detector=Detector(
+            duplicate_window=timedelta(hours=settings.duplicate_window_hours),
+            hotspot_items=settings.hotspot_items,
+            hotspot_window=timedelta(hours=settings.hotspot_window_hours),
+        ),
+    )
+    returns = ReturnsAgent(table=table, threshold=threshold, publish=publisher, sessions=sessions)
+    # Department systems may subscribe to their queue before the first item reaches it.
+    queues = [queue_topic(code) for code in table.departments]
+    return ConsumerService(
+        name=GROUP,
+        bootstrap=settings.kafka_bootstrap,
+        group=GROUP,
+        handlers={FEEDBACK_RECEIVED: route, TICKET_EVENTS: returns},
+        publisher=publisher,
+        topics=[FEEDBACK_ROUTED, FEEDBACK_HOTSPOTS, DEAD_LETTER, *queues],
+        partitions=settings.topic_partitions,
+        batch_size=settings.batch_size,
+    )
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -168,10 +84,15 @@ def create_app(settings: Settings) -> FastAPI:
         raise RuntimeError(f"{exc}; train it with `feedbackloop router train`") from exc
     metrics = RouterMetrics()
     sessions = create_store(settings.database_url, Base.metadata)
-    streams = Streams(settings, table, model, metrics, sessions)
-    metrics.watch(lambda: streams.loop.status if streams.loop else None)
+    streams = create_streams(settings, table, model, metrics, sessions)
+    freeze_heap()
+    metrics.watch(streams)
 
-    app = FastAPI(title="feedbackloop router", version="1", lifespan=lifespan_of(streams))
+    app = FastAPI(
+        title="feedbackloop router",
+        version="1",
+        lifespan=lifespan_of(streams),
+    )
     app.state.streams = streams
     app.state.settings = settings
     app.state.sessions = sessions

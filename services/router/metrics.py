@@ -1,12 +1,8 @@
 """The router's own Prometheus metrics."""
 
-from collections.abc import Callable, Iterator
-
 from prometheus_client import CollectorRegistry, Counter
-from prometheus_client.core import CounterMetricFamily
-from prometheus_client.registry import Collector
 
-from feedbackloop.runtime.batches import LoopStatus
+from feedbackloop.runtime.consumers import ConsumerCollector, ConsumerService
 
 
 class RouterMetrics:
@@ -31,25 +27,6 @@ class RouterMetrics:
             registry=self.registry,
         )
 
-    def watch(self, status: Callable[[], LoopStatus | None]) -> None:
-        """Expose the batch loop's progress and failures (read when scraped)."""
-        self.registry.register(_LoopCollector(status))
-
-
-class _LoopCollector(Collector):
-    def __init__(self, status: Callable[[], LoopStatus | None]) -> None:
-        self._status = status
-
-    def collect(self) -> Iterator[CounterMetricFamily]:
-        status = self._status() or LoopStatus()
-        yield CounterMetricFamily(
-            "feedbackloop_router_batches",
-            "Batches this router process handled and handed to the broker.",
-            value=status.batches,
-        )
-        yield CounterMetricFamily(
-            "feedbackloop_router_batch_failures",
-            "Batches that failed (broker or store unavailable) and were read again after a "
-            "pause; nothing is lost, but a steady rise means the router is stuck.",
-            value=status.failures,
-        )
+    def watch(self, streams: ConsumerService) -> None:
+        """Expose the batch loop's progress, failures and lag (read when scraped)."""
+        self.registry.register(ConsumerCollector(streams))

@@ -63,7 +63,7 @@ def test_a_router_waits_for_kafka_then_routes(router_model: None, tmp_path: Path
         )
         assert routed.data.feedback.ticket_no == item.data.ticket_no
         scraped = httpx.get(f"{router.url}/metrics", timeout=5).text
-        assert "feedbackloop_router_batch_failures_total 0.0" in scraped
+        assert 'feedbackloop_consumer_failures_total{consumer="feedbackloop-router"} 0.0' in scraped
         assert 'feedbackloop_router_routed_total{department="water",method="rule"} 1.0' in scraped
         print(f"routed {time.monotonic() - started:.1f} s after the broker was started")
     finally:
