@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 #: The services' default ports (their settings classes; tests/deploy checks they agree).
-DEFAULT_PORTS = {"intake": 8001, "router": 8002, "followup": 8003, "metrics": 8004}
+DEFAULT_PORTS = {"intake": 8001, "router": 8002, "followup": 8003, "metrics": 8004, "signals": 8005}
 
 
 def served_service(cmdline: list[str]) -> str | None:

@@ -106,6 +106,7 @@ def stack(
         router_port=free_port(),
         followup_port=free_port(),
         metrics_port=free_port(),
+        signals_port=free_port(),
     )
     running = Stack(
         settings=settings,

@@ -1,10 +1,18 @@
-"""`feedbackloop followup ...`: workbench credentials for departments, operators, supervisors."""
+"""`feedbackloop followup ...`: workbench credentials for departments, operators, supervisors.
+
+The store is followup's configured one (FEEDBACKLOOP_FOLLOWUP_DATABASE_URL, else followup.db
+in FEEDBACKLOOP_STATE_DIR), the one the service started with the same environment uses.
+"""
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 app = typer.Typer(help="Manage followup's workbench credentials.")
 console = Console()
@@ -18,20 +26,20 @@ def add_credential(
 ) -> None:
     """Create a credential and print its token once (only a hash is stored)."""
     from services.followup import auth
-    from services.followup.config import Settings
-    from services.followup.database import open_store
 
     try:
         chosen = auth.Role(role)
     except ValueError:
         raise typer.BadParameter("role is department, operator or supervisor") from None
-    sessions = open_store(Settings().database_url)
     try:
-        with sessions.begin() as session:
+        with _store().begin() as session:
             token = auth.create_credential(
-                session=session, name=name, role=chosen, department_code=department,
+                session=session,
+                name=name,
+                role=chosen,
+                department_code=department,
                 now=datetime.now(UTC),
-            )  # fmt: skip
+            )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     console.print(f"Token for {name} ({chosen.value}); it is shown only now:")
@@ -42,15 +50,24 @@ def add_credential(
 def list_credentials() -> None:
     """Credentials by name (never their secrets)."""
     from services.followup import auth
-    from services.followup.config import Settings
-    from services.followup.database import open_store
 
-    with open_store(Settings().database_url)() as session:
+    with _store()() as session:
         rows = auth.list_credentials(session=session)
         table = Table("id", "name", "role", "department", "created", "disabled")
         for row in rows:
             table.add_row(
-                row.id, row.name, row.role, row.department_code or "", f"{row.created_at:%Y-%m-%d}",
+                row.id,
+                row.name,
+                row.role,
+                row.department_code or "",
+                f"{row.created_at:%Y-%m-%d}",
                 f"{row.disabled_at:%Y-%m-%d}" if row.disabled_at else "",
-            )  # fmt: skip
+            )
     console.print(table)
+
+
+def _store() -> "sessionmaker[Session]":
+    from services.followup.config import get_settings
+    from services.followup.database import open_store
+
+    return open_store(get_settings().database_url)

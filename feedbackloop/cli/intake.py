@@ -1,7 +1,7 @@
 """`feedbackloop intake ...`: credentials of call-centre systems and Open311 apps.
 
-The store is intake's configured one (FEEDBACKLOOP_INTAKE_DATABASE_URL), so run these where
-intake's environment is set.
+The store is intake's configured one (FEEDBACKLOOP_INTAKE_DATABASE_URL, else intake.db in
+FEEDBACKLOOP_STATE_DIR), so run these where intake's environment is set.
 """
 
 from datetime import UTC, datetime
@@ -67,7 +67,7 @@ def list_credentials() -> None:
 
 
 def _store() -> "sessionmaker[Session]":
-    from services.intake.config import Settings
+    from services.intake.config import get_settings
     from services.intake.database import create_store
 
-    return create_store(Settings().database_url)
+    return create_store(get_settings().database_url)

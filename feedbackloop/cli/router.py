@@ -13,9 +13,9 @@ console = Console()
 
 
 def _model_dir(out: Path | None) -> Path:
-    from services.router.config import Settings
+    from services.router.config import get_settings
 
-    return out or Settings().model_dir
+    return out or get_settings().model_dir
 
 
 @app.command()
@@ -35,7 +35,7 @@ def train(
     """Train on train.csv, pick the threshold on dev.csv (>= 97% precision), save with a card."""
     from feedbackloop.devstack.config import StackSettings
     from services.router.classifier import CategoryModel
-    from services.router.config import Settings as RouterSettings
+    from services.router.config import get_settings
     from services.router.training import read_corrections, read_labelled
     from services.router.training import train as train_model
 
@@ -60,7 +60,7 @@ def train(
         extra = None
         if with_corrections:
             step("reading the corrections")
-            extra = read_corrections(database_url or RouterSettings().database_url)
+            extra = read_corrections(database_url or get_settings().database_url)
         model, metrics = train_model(train=train_set, dev=dev_set, extra=extra, progress=step)
         step("saving")
         model.save(target)
@@ -130,6 +130,8 @@ def hotspots(
     from services.router.classifier import CategoryModel
     from services.router.hotspots import Detector
     from services.router.timestamps import parse_local_time
+    from services.signals.bursts import Counter
+    from services.signals.places import place_of
 
     model = CategoryModel.load(_model_dir(model_dir))
     with data.open(encoding="utf-8-sig", newline="") as handle:
@@ -137,22 +139,28 @@ def hotspots(
     rows.sort(key=lambda r: parse_local_time(r["time"]))  # type: ignore[arg-type,return-value]
     texts = [f"{r['subject']}\n{r['detail']}" for r in rows]
     categories = [ranked[0][0] for ranked in model.rank(texts, 1)]
-    detector = Detector(hotspot_items=min_items, hotspot_window=timedelta(hours=hours))
+    # The router's near-duplicate window and the signals worker's counting, in one process.
+    detector = Detector()
+    bursts = Counter(items=min_items, window=timedelta(hours=hours).total_seconds())
     duplicates, found = [], []
     for row, text, category in zip(rows, texts, categories, strict=True):
-        seen = detector.observe(
-            ticket_id=row["id"], ticket_no=row["id"], text=text, category=category,
-            at=parse_local_time(row["time"]),  # type: ignore[arg-type]
-        )  # fmt: skip
+        at = parse_local_time(row["time"])
+        assert at is not None
+        seen = detector.observe(ticket_id=row["id"], ticket_no=row["id"], text=text, at=at)
         if seen.duplicate_of:
             duplicates.append((row["id"], seen.duplicate_of, seen.similarity, row["subject"]))
-        if seen.hotspot:
-            found.append(seen.hotspot)
+        place = place_of(text)
+        spot = place and bursts.count(
+            place=place, category=category, ticket_no=row["id"], at=at.timestamp()
+        )
+        if spot:
+            found.append(spot)
     first, last = parse_local_time(rows[0]["time"]), parse_local_time(rows[-1]["time"])
     console.print(
         f"{len(rows)} messages from {first:%Y-%m-%d} to {last:%Y-%m-%d}: "
-        f"{len(duplicates)} near-duplicates, {len(found)} hotspots", soft_wrap=True,
-    )  # fmt: skip
+        f"{len(duplicates)} near-duplicates, {len(found)} hotspots",
+        soft_wrap=True,
+    )
     for item, earlier, similarity, subject in duplicates[:15]:
         console.print(
             f"  duplicate {item} of {earlier} ({similarity:.2f}): {' '.join(subject.split())[:40]}",
@@ -161,5 +169,6 @@ def hotspots(
     for spot in found:
         console.print(
             f"  hotspot {spot.place} / {spot.category}: {len(spot.ticket_nos)} items "
-            f"{spot.first_at:%Y-%m-%d %H:%M} to {spot.last_at:%Y-%m-%d %H:%M}", soft_wrap=True,
-        )  # fmt: skip
+            f"{spot.first_at:%Y-%m-%d %H:%M} to {spot.last_at:%Y-%m-%d %H:%M}",
+            soft_wrap=True,
+        )

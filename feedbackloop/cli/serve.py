@@ -14,6 +14,7 @@ class Service(StrEnum):
     router = "router"
     followup = "followup"
     metrics = "metrics"
+    signals = "signals"
 
 
 def serve(service: Service = typer.Argument(..., help="Which service to run.")) -> None:
@@ -21,6 +22,10 @@ def serve(service: Service = typer.Argument(..., help="Which service to run.")) 
     config = importlib.import_module(f"services.{service.value}.config")
     factory = importlib.import_module(f"services.{service.value}.app")
     settings = config.Settings()
+    if service is Service.signals:
+        # A faust worker, not an ASGI app: faust's Worker runs it (and its web server).
+        factory.run(settings)
+        return
     app = factory.create_app(settings)
     uvicorn.run(
         app,

@@ -32,7 +32,9 @@ def _mix(text: str, allowed: tuple[str, ...]) -> Mix:
 def simulate(
     items: int = typer.Option(1000, min=1, help="How many items the day has"),
     seed: int = typer.Option(1, help="Same seed, same day"),
-    truth: Path = typer.Option(Path(".var/simulate/truth.jsonl"), help="Ground truth (JSONL)"),
+    truth: Path | None = typer.Option(
+        None, help="Ground truth (JSONL) [simulate/truth.jsonl in FEEDBACKLOOP_STATE_DIR]"
+    ),
     channels: str = typer.Option("hotline=45,wechat=35,web=20", help="Channel mix"),
     survey: str = typer.Option(
         "satisfied=70,basically=15,dissatisfied=8,none=7", help="Callback survey answers"
@@ -100,18 +102,27 @@ def simulate(
         ]
         with console.status(f"departments and citizens at work ({len(work)} tickets) ..."):
             acted = asyncio.run(
-                act(work, followup_url=followup, speed=act_speed,
-                    credentials=Credentials.from_json(json.loads(credentials.read_text())))
-            )  # fmt: skip
+                act(
+                    work,
+                    followup_url=followup,
+                    speed=act_speed,
+                    credentials=Credentials.from_json(json.loads(credentials.read_text())),
+                )
+            )
         console.print(f"acted out through {followup}: {dict(acted)}")
+    truth = truth or settings.state_dir / "simulate" / "truth.jsonl"
     truth.parent.mkdir(parents=True, exist_ok=True)
     with truth.open("w", encoding="utf-8") as out:
         for item in planned:
             row = asdict(item)
             if item.n in outcomes:
                 outcome = outcomes[item.n]
-                row.update(ticket_no=outcome.ticket_no, status=outcome.status,
-                           attempts=outcome.attempts, error=outcome.error)  # fmt: skip
+                row.update(
+                    ticket_no=outcome.ticket_no,
+                    status=outcome.status,
+                    attempts=outcome.attempts,
+                    error=outcome.error,
+                )
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
     console.print(f"{len(planned)} items planned: {dict(Counter(i.channel for i in planned))}")
     if outcomes:

@@ -97,6 +97,7 @@ def _print_urls(settings: StackSettings, bootstrap: str) -> None:
     table.add_row("router", f"{settings.url_of('router')}/healthz")
     table.add_row("followup API", f"{settings.url_of('followup')}/api/v1/tickets/<ticket_no>")
     table.add_row("metrics", f"{settings.url_of('metrics')}/metrics")
+    table.add_row("signals (hotspots)", f"{settings.url_of('signals')}/healthz")
     table.add_row("department workbench", f"{settings.url_of('followup')}/workbench")
     table.add_row("operator console", f"{settings.url_of('router')}/console")
     table.add_row("三率 league table", f"{settings.url_of('metrics')}/rates")

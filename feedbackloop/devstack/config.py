@@ -7,7 +7,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-SERVICES = ("intake", "router", "followup", "metrics")
+#: In pipeline order; `signals` is the faust worker that counts hotspots.
+SERVICES = ("intake", "router", "followup", "metrics", "signals")
 
 
 class StackSettings(BaseSettings):
@@ -34,6 +35,7 @@ class StackSettings(BaseSettings):
     router_port: int = 8002
     followup_port: int = 8003
     metrics_port: int = 8004
+    signals_port: int = 8005
 
     def port_of(self, service: str) -> int:
         """The loopback port a service listens on."""

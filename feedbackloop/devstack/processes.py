@@ -1,4 +1,4 @@
-"""Starting, watching and stopping the four services as separate processes."""
+"""Starting, watching and stopping the services as separate processes."""
 
 import json
 import os
@@ -83,7 +83,7 @@ class ServiceProcess:
 
 @dataclass
 class Stack:
-    """The four services of one local deployment."""
+    """The services of one local deployment."""
 
     settings: StackSettings
     bootstrap: str

@@ -2,8 +2,9 @@
 
 Services never import each other; they agree on these models, the topic names in
 :mod:`feedbackloop.events.topics` and the wire format in :mod:`feedbackloop.events.codec`.
-Every event type name ends in its schema version (``.v1``); a breaking change adds a new
-type next to the old one instead of changing it.
+Every event type name ends in its schema version (``.v1``). Readers ignore fields they do
+not know, so an optional field is added in place; a breaking change adds a new type next to
+the old one instead of changing it (the schema policy: docs/events.md and the codec).
 """
 
 from feedbackloop.events.codec import InvalidEvent, decode, encode

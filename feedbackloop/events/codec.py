@@ -1,4 +1,18 @@
-"""JSON wire format of events: bytes <-> typed envelopes."""
+"""JSON wire format of events: bytes <-> typed envelopes, and the schema policy they follow.
+
+Schema policy (docs/events.md; `feedbackloop.events.compatibility` sorts a change into it,
+and tests/events/test_schemas.py holds every published schema against a snapshot):
+
+- Readers tolerate unknown fields within a version: envelopes and payloads ignore them.
+- Adding an optional field (with a default) is a minor change, made in place in the same
+  version; so is anything that only documents.
+- Widening what readers accept (a new enum value, a looser limit, null or absence allowed)
+  is made in place too, but every reader is deployed before any writer sends it.
+- Removing, renaming or retyping a field, making one required, or tightening a limit bumps
+  the version: a new type name (``...v2``) registered in `PAYLOAD_TYPES` next to the old,
+  both decoded while any topic still holds the old one.
+- Every field has a description.
+"""
 
 import contextlib
 import json

@@ -4,7 +4,7 @@ import functools
 import hashlib
 import uuid
 from datetime import UTC, datetime
-from typing import Generic, Literal, TypeVar
+from typing import ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,10 +14,24 @@ DataT = TypeVar("DataT", bound=BaseModel)
 _EVENT_NAMESPACE = uuid.UUID("6f1c2a4e-7d3b-5e8f-9a10-b2c3d4e5f607")
 
 
+class Payload(BaseModel):
+    """Base of every payload model and of the models inside one.
+
+    Readers ignore fields they do not know (the schema policy in
+    :mod:`feedbackloop.events.codec`): a writer may add an optional field before every
+    reader knows it.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    #: The versioned type name a payload travels under (top-level payloads only).
+    EVENT_TYPE: ClassVar[str]
+
+
 class Envelope(BaseModel, Generic[DataT]):
     """One event on the wire: metadata plus a typed, versioned payload."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # CloudEvents lets producers add extension attributes; readers skip those they do not know.
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     specversion: Literal["1.0"] = Field(
         default="1.0", description="CloudEvents specification version of this envelope."

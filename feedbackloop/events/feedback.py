@@ -4,7 +4,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from feedbackloop.events.envelope import Payload
 
 
 class Channel(StrEnum):
@@ -34,12 +36,7 @@ class RoutingMethod(StrEnum):
     TRIAGE = "triage"
 
 
-class _Payload(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    EVENT_TYPE: ClassVar[str]
-
-
-class Location(_Payload):
+class Location(Payload):
     """Where the problem is, as precisely as the channel told us."""
 
     address: str | None = Field(default=None, max_length=200, description="Free-text address.")
@@ -50,7 +47,7 @@ class Location(_Payload):
     lng: float | None = Field(default=None, ge=-180, le=180, description="Longitude (WGS-84).")
 
 
-class Attachment(_Payload):
+class Attachment(Payload):
     """A photo, voice note or file the citizen sent."""
 
     kind: str = Field(max_length=20, description="'image', 'voice', 'video' or 'file'.")
@@ -60,7 +57,7 @@ class Attachment(_Payload):
     )
 
 
-class Contact(_Payload):
+class Contact(Payload):
     """How to reach the citizen, as far as downstream services may see it."""
 
     phone_masked: str | None = Field(
@@ -82,7 +79,7 @@ class Contact(_Payload):
     )
 
 
-class FeedbackReceived(_Payload):
+class FeedbackReceived(Payload):
     """A citizen's item, normalised from any channel and accepted by intake."""
 
     EVENT_TYPE: ClassVar[str] = "feedbackloop.feedback.received.v1"
@@ -117,7 +114,7 @@ class FeedbackReceived(_Payload):
     )
 
 
-class Candidate(_Payload):
+class Candidate(Payload):
     """A department the model considered, with its probability."""
 
     department_code: str = Field(description="Department code.")
@@ -126,7 +123,7 @@ class Candidate(_Payload):
     probability: float = Field(ge=0, le=1, description="Model probability of that category.")
 
 
-class FeedbackRouted(_Payload):
+class FeedbackRouted(Payload):
     """The router's decision: which department handles an item, and how sure it is."""
 
     EVENT_TYPE: ClassVar[str] = "feedbackloop.feedback.routed.v1"
@@ -153,7 +150,7 @@ class FeedbackRouted(_Payload):
     )
 
 
-class HotspotDetected(_Payload):
+class HotspotDetected(Payload):
     """A burst of similar items about one place: an early warning for operators."""
 
     EVENT_TYPE: ClassVar[str] = "feedbackloop.feedback.hotspot.v1"

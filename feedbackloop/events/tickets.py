@@ -4,8 +4,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from feedbackloop.events.envelope import Payload
 from feedbackloop.events.feedback import Priority
 
 
@@ -50,10 +51,9 @@ class TicketEventKind(StrEnum):
     NO_RESPONSE = "no_response"
 
 
-class TicketEvent(BaseModel):
+class TicketEvent(Payload):
     """One transition or fact in a ticket's life, as recorded by followup."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     EVENT_TYPE: ClassVar[str] = "feedbackloop.ticket.event.v1"
 
     ticket_id: str = Field(description="Stable internal ticket id (UUID).")
@@ -97,10 +97,9 @@ class TicketEvent(BaseModel):
     )
 
 
-class DeadLetter(BaseModel):
+class DeadLetter(Payload):
     """A message a consumer could not process, parked with the reason instead of crashing."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     EVENT_TYPE: ClassVar[str] = "feedbackloop.dead_letter.v1"
 
     consumer: str = Field(description="The service that gave up, e.g. 'router'.")

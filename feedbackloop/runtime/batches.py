@@ -86,7 +86,9 @@ class Consumer(Protocol):
 class Reader(Consumer, Protocol):
     """What a loop without a consumer group also needs: to assign itself every partition."""
 
-    async def topics(self) -> set[str]: ...
+    async def beginning_offsets(
+        self, partitions: list[TopicPartition]
+    ) -> dict[TopicPartition, int]: ...
     def partitions_for_topic(self, topic: str) -> set[int] | None: ...
     def assign(self, partitions: list[TopicPartition]) -> None: ...
     async def seek_to_beginning(self, *partitions: TopicPartition) -> bool: ...
@@ -96,6 +98,26 @@ class Publisher(Protocol):
     """The part of `KafkaPublisher` the loop uses."""
 
     async def send_many(self, outputs: Sequence[Output]) -> list[Awaitable[Any]]: ...
+
+
+def _driver_error(exc: BaseException) -> BaseException | None:
+    """The database driver's exception under a SQLAlchemy DBAPIError, if it is one."""
+    cause = getattr(exc, "orig", None)
+    return cause if isinstance(cause, BaseException) else None
+
+
+def describe(exc: BaseException) -> str:
+    """Why a record or a batch could not be processed, for dead letters, logs and /healthz.
+
+    For a database error, the kind and the driver's first line: SQLAlchemy's own message
+    adds the statement's parameters, which hold the citizen's words.
+    """
+    cause = _driver_error(exc)
+    if cause is not None:
+        lines = str(cause).strip().splitlines()
+        detail = lines[0] if lines else ""
+        return f"{type(exc).__name__} ({type(cause).__name__}): {detail}"[:1000]
+    return f"{type(exc).__name__}: {exc}"[:2000]
 
 
 def dead_letter_output(*, consumer: str, record: Record, reason: str) -> Output:
@@ -219,7 +241,9 @@ class BatchLoop:
     async def _assign_everything(self) -> None:
         reader: Any = self._consumer
         await reader.start()
-        await reader.topics()  # a metadata refresh: partitions of topics made since start
+        # The client learns a topic's partitions only once asked about one of them: looking up
+        # the first offset of each topic's partition 0 makes it fetch their metadata.
+        await reader.beginning_offsets([TopicPartition(topic, 0) for topic in self._handlers])
         partitions = [
             TopicPartition(topic, number)
             for topic in self._handlers
@@ -356,10 +380,14 @@ class BatchLoop:
     async def _rewind(self, exc: Exception, pause: float) -> None:
         """Drop everything in flight and read again from the first offsets not committed."""
         self.status.failures += 1
-        self.status.last_error = f"{type(exc).__name__}: {exc}"
+        reason = describe(exc)
+        self.status.last_error = reason
         self.status.retry_in = pause
         level = logging.WARNING if isinstance(exc, KafkaError | OSError) else logging.ERROR
-        log.log(level, "batch failed, reading it again in %.1f s: %s", pause, exc, exc_info=exc)
+        # A store error's own text (and its traceback's) quotes the statement's parameters,
+        # i.e. citizens' words: for those the driver's reason alone.
+        trace = None if _driver_error(exc) is not None else exc
+        log.log(level, "batch failed, reading again in %.1f s: %s", pause, reason, exc_info=trace)
         await _cancel(self._fetcher)
         if self._committing is not None:
             with contextlib.suppress(Exception):

@@ -31,7 +31,7 @@ from prometheus_client.registry import Collector
 
 from feedbackloop.runtime.batches import BatchHandler, BatchLoop, LoopStatus
 from feedbackloop.runtime.producer import KafkaPublisher
-from feedbackloop.runtime.topics import create_topics
+from feedbackloop.runtime.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -134,9 +134,7 @@ class ConsumerService:
             loop = self._new_loop()
             try:
                 if self._topics:
-                    await asyncio.to_thread(
-                        create_topics, self._bootstrap, self._topics, partitions=self._partitions
-                    )
+                    await ensure_topics(self._bootstrap, self._topics, partitions=self._partitions)
                 await self.publisher.start()
                 await loop.start()
             except Exception as exc:  # the broker is not there yet: keep trying

@@ -4,9 +4,11 @@ A service writes each event into its outbox table in the same transaction as the
 event describes; this relay moves the rows to Kafka, so an event is published if and only if
 its change was committed (at least once: consumers drop copies by event id).
 
-It runs in its own thread with a synchronous kafka-python producer (acks=all, idempotent).
-A request handler wakes it after committing, so the usual path has no polling delay; the
-idle timeout only picks up rows left over from a previous run or an outage.
+It runs in its own thread, on an event loop of its own, with the runtime's one producer path
+(`KafkaPublisher`: aiokafka, acks=all, idempotent): each round takes up to `batch_size` rows,
+hands them over as one record batch per partition, waits until the broker has them all and
+marks them sent in one UPDATE. A writer wakes it after committing, so the usual path has no
+polling delay; the idle timeout only picks up rows left over from a previous run or an outage.
 
 A row the broker refuses for good (too large, a topic name Kafka forbids: see `REFUSALS`)
 must not hold up the rows behind it. It is marked done and a DeadLetter saying why joins
@@ -16,58 +18,36 @@ sent rows are pruned (after `retention`): the row holds the only full copy of th
 Transient errors (the broker is down, a leader moves) keep every row for the next attempt.
 """
 
-import hashlib
+import asyncio
 import logging
 import threading
 import time
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext, suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from kafka import KafkaProducer
-from kafka.errors import (
-    BrokerResponseError,
-    CorruptRecordError,
-    InvalidRecordError,
-    InvalidTopicError,
+from aiokafka.errors import (
     KafkaError,
-    MessageSizeTooLargeError,
-    PolicyViolationError,
-    RecordListTooLargeError,
-    UnsupportedForMessageFormatError,
 )
 from sqlalchemy import Index, Integer, LargeBinary, String, delete, insert, literal, select, update
 from sqlalchemy.orm import Mapped, Session, aliased, declared_attr, mapped_column, sessionmaker
 
 from feedbackloop.events.dead_letters import dead_letter
 from feedbackloop.events.topics import DEAD_LETTER
+from feedbackloop.runtime.outbox_refusals import (
+    REFUSED_PREFIX,
+    letter_id,
+    refusal_before_sending,
+    refused_for_good,
+    why_refused,
+)
+from feedbackloop.runtime.producer import KafkaPublisher, Output
 from feedbackloop.runtime.sql import UTCDateTime
 
 log = logging.getLogger(__name__)
 
-#: Errors by which the broker, or the client before sending, refuses one record for good:
-#: its size, its topic's name or its format. None is `retriable` in kafka-python; sending
-#: the record again gets the same answer. Other non-retriable errors (authorisation, a
-#: closed producer) are about the set-up, not the record: those rows wait for a fix.
-REFUSALS: tuple[type[KafkaError], ...] = (
-    MessageSizeTooLargeError,
-    RecordListTooLargeError,
-    InvalidTopicError,
-    InvalidRecordError,
-    CorruptRecordError,
-    PolicyViolationError,
-    UnsupportedForMessageFormatError,
-)
-#: What `send` raises for such a record before sending it (an illegal topic name is a
-#: ValueError in kafka-python).
-SEND_REFUSALS: tuple[type[Exception], ...] = (*REFUSALS, ValueError)
-#: Event id prefix of the dead letter that a refused row becomes.
-REFUSED_PREFIX = "refused/"
 DEFAULT_RETENTION = timedelta(days=7)
-
-
-def refused_for_good(exc: BaseException | None) -> bool:
-    """True if the broker will never take the record that failed with `exc`."""
-    return isinstance(exc, REFUSALS) and not exc.retriable
 
 
 class OutboxColumns:
@@ -104,6 +84,7 @@ class OutboxRelay:
         idle_seconds: float = 1.0,
         retention: timedelta = DEFAULT_RETENTION,
         prune_every: float = 3600.0,
+        write_guard: AbstractContextManager[object] | None = None,
     ) -> None:
         self._sessions = sessions
         self._table: type[OutboxColumns] = table
@@ -112,13 +93,18 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._idle_seconds = idle_seconds
         self._retention = retention
+        # The service's lock for SQLite writers, so the relay's UPDATEs queue behind its
+        # other writers instead of sleeping in SQLite's busy handler.
+        self._guard = write_guard or nullcontext()
         # A short retention (in tests) is pruned a few times within it, not once an hour.
         self._prune_every = min(prune_every, retention.total_seconds() / 4)
         self._next_prune = 0.0
-        self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._producer: KafkaProducer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._woken: asyncio.Event | None = None
+        self._stop_asked: asyncio.Event | None = None
+        self._publisher: KafkaPublisher | None = None
         self.published = 0
         self.dead_lettered = 0
         self.pruned = 0
@@ -129,68 +115,90 @@ class OutboxRelay:
         if self._thread is not None and self._thread.is_alive():
             return
         self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(self._run()), name="outbox-relay", daemon=True
+        )
         self._thread.start()
 
     def wake(self) -> None:
         """Tell the relay that new rows were committed."""
-        self._wake.set()
+        self._call_on_loop(lambda: self._woken.set() if self._woken else None)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop after the batch in flight; unsent rows stay in the outbox for the next start."""
         self._stopping.set()
-        self._wake.set()
+        self._call_on_loop(lambda: self._stop_asked.set() if self._stop_asked else None)
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def _run(self) -> None:
-        backoff = 0.2
-        while not self._stopping.is_set():
-            self._prune_when_due()
-            try:
-                sent = self._publish_batch()
-                backoff = 0.2
-            except KafkaError as exc:
-                self.broker_available = False
-                log.warning("Kafka unavailable, items stay in the outbox: %s", exc)
-                self._close_producer()
-                self._stopping.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            except Exception:
-                log.exception("outbox relay failed; retrying")
-                self._stopping.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            if sent < self._batch_size:
-                self._wake.wait(self._idle_seconds)
-                self._wake.clear()
-        self._close_producer()
+    def _call_on_loop(self, callback: Any) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        with suppress(RuntimeError):  # the relay's loop has just closed
+            loop.call_soon_threadsafe(callback)
 
-    def _publish_batch(self) -> int:
+    async def _run(self) -> None:
+        self._woken, self._stop_asked = asyncio.Event(), asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        backoff = 0.2
+        try:
+            while not self._stopping.is_set():
+                self._prune_when_due()
+                try:
+                    sent = await self._publish_batch()
+                    backoff = 0.2
+                except (KafkaError, ConnectionError, LookupError) as exc:
+                    # Unreachable, a leader moving, a topic not there (yet): rows wait.
+                    self.broker_available = False
+                    log.warning("Kafka unavailable, items stay in the outbox: %s", exc)
+                    await self._close_publisher()
+                    await self._wait(self._stop_asked, backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                except Exception:
+                    log.exception("outbox relay failed; retrying")
+                    await self._wait(self._stop_asked, backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                if sent < self._batch_size:
+                    await self._wait(self._woken, self._idle_seconds)
+                    self._woken.clear()
+        finally:
+            self._loop = None
+            await self._close_publisher()
+
+    @staticmethod
+    async def _wait(event: asyncio.Event, seconds: float) -> None:
+        with suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), seconds)
+
+    async def _publish_batch(self) -> int:
         table = self._table
         with self._sessions() as session:
             stmt = select(table).where(table.sent_at.is_(None)).order_by(table.id)
             rows: list[Any] = list(session.execute(stmt.limit(self._batch_size)).scalars())
         if not rows:
             return 0
-        producer = self._get_producer()
-        futures = []
         refused: list[tuple[Any, str]] = []
+        sendable: list[Any] = []
         for row in rows:
-            try:
-                future = producer.send(row.topic, key=row.key.encode(), value=row.payload)
-            except SEND_REFUSALS as exc:  # the client checks size and topic name first
-                refused.append((row, _reason(exc)))
-                continue
-            futures.append((row, future))
-        producer.flush(timeout=30)
-        acknowledged = [row.id for row, future in futures if future.succeeded()]
-        failed = [(row, future.exception) for row, future in futures if future.failed()]
-        refused += [(row, _reason(exc)) for row, exc in failed if refused_for_good(exc)]
+            why = refusal_before_sending(row)
+            if why is None:
+                sendable.append(row)
+            else:
+                refused.append((row, why))
+        acknowledged: list[int] = []
+        failed: list[tuple[Any, BaseException]] = []
+        if sendable:
+            acknowledged, failed = await self._send(await self._get_publisher(), sendable)
+        refused_by_broker = [
+            (row, why_refused(exc)) for row, exc in failed if refused_for_good(exc)
+        ]
+        refused += refused_by_broker
         if acknowledged or refused:
             now = datetime.now(UTC)
-            with self._sessions.begin() as session:
+            with self._guard, self._sessions.begin() as session:
                 if acknowledged:
                     session.execute(
                         update(table).where(table.id.in_(acknowledged)).values(sent_at=now)
@@ -200,21 +208,65 @@ class OutboxRelay:
         self.published += len(acknowledged)
         self.dead_lettered += len(refused)
         self.broker_available = True
-        if refused:
+        if refused_by_broker:
             # A fresh producer for the rest: a refused batch must not leave the idempotent
             # producer's sequence numbers in doubt.
-            self._close_producer()
-        transient = [exc for _, exc in failed if not refused_for_good(exc)]
-        unanswered = len(futures) - len(acknowledged) - len(failed)
-        if transient or unanswered:
+            await self._close_publisher()
+        transient = [exc for _row, exc in failed if not refused_for_good(exc)]
+        if transient:
+            error = transient[0]
             raise (
-                transient[0]
-                if transient and isinstance(transient[0], KafkaError)
+                error
+                if isinstance(error, KafkaError)
                 else KafkaError(
-                    f"{len(transient) + unanswered} of {len(rows)} items not acknowledged"
+                    f"{len(transient)} of {len(rows)} items not acknowledged: {error!r}"
                 )
             )
         return len(rows)
+
+    async def _send(
+        self, publisher: KafkaPublisher, rows: Sequence[Any]
+    ) -> tuple[list[int], list[tuple[Any, BaseException]]]:
+        """Ids of the rows the broker has, and the others with the error they got.
+
+        All go out at once, a batch per partition. If any was refused for good, the rows of
+        that topic go again one by one, so that only the refused ones are dead-lettered
+        (their neighbours may reach the topic twice: consumers drop copies by event id).
+        """
+        by_topic: dict[str, list[Any]] = {}
+        for row in rows:
+            by_topic.setdefault(row.topic, []).append(row)
+        outcomes = await asyncio.gather(
+            *(self._send_topic(publisher, part) for part in by_topic.values())
+        )
+        acknowledged: list[int] = []
+        failed: list[tuple[Any, BaseException]] = []
+        for part, error in zip(by_topic.values(), outcomes, strict=True):
+            if error is None:
+                acknowledged += [row.id for row in part]
+            elif refused_for_good(error) and len(part) > 1:
+                for row in part:
+                    alone = await self._send_topic(publisher, [row])
+                    if alone is None:
+                        acknowledged.append(row.id)
+                    else:
+                        failed.append((row, alone))
+            else:
+                failed += [(row, error) for row in part]
+        return acknowledged, failed
+
+    @staticmethod
+    async def _send_topic(publisher: KafkaPublisher, rows: Sequence[Any]) -> BaseException | None:
+        """Send rows of one topic; None once the broker has them all, else the first error."""
+        outputs = [Output(row.topic, row.key, row.payload) for row in rows]
+        try:
+            receipts = await publisher.send_many(outputs)
+            results = await asyncio.gather(*receipts, return_exceptions=True)
+        except (KafkaError, ConnectionError, LookupError) as exc:
+            return exc
+        errors = [result for result in results if isinstance(result, BaseException)]
+        # A refusal first: it decides whether the rows go again one by one.
+        return next((e for e in errors if refused_for_good(e)), errors[0] if errors else None)
 
     def _dead_letter(self, session: Session, row: Any, reason: str, now: datetime) -> None:
         """Mark a refused row done and put the DeadLetter saying why in the outbox."""
@@ -242,7 +294,7 @@ class OutboxRelay:
         )
         session.execute(
             insert(table).values(
-                event_id=_letter_id(row.event_id),
+                event_id=letter_id(row.event_id),
                 topic=DEAD_LETTER,
                 key=key,
                 payload=letter,
@@ -276,7 +328,7 @@ class OutboxRelay:
         total = 0
         while not self._stopping.is_set():
             # In batches: one huge DELETE would hold SQLite's write lock for long.
-            with self._sessions.begin() as session:
+            with self._guard, self._sessions.begin() as session:
                 ids = list(session.execute(stale).scalars())
                 if ids:
                     session.execute(delete(table).where(table.id.in_(ids)))
@@ -298,42 +350,17 @@ class OutboxRelay:
         if pruned:
             log.info("pruned %d outbox rows sent more than %s ago", pruned, self._retention)
 
-    def _get_producer(self) -> KafkaProducer:
-        if self._producer is None:
-            self._producer = KafkaProducer(
-                bootstrap_servers=self._bootstrap,
-                client_id=self._client_id,
-                acks="all",
-                enable_idempotence=True,
-                linger_ms=5,
-                max_block_ms=5000,
-                request_timeout_ms=10000,
-                delivery_timeout_ms=30000,
-            )
-        return self._producer
+    async def _get_publisher(self) -> KafkaPublisher:
+        if self._publisher is None:
+            publisher = KafkaPublisher(bootstrap=self._bootstrap, client_id=self._client_id)
+            await publisher.start()
+            self._publisher = publisher
+        return self._publisher
 
-    def _close_producer(self) -> None:
-        if self._producer is not None:
+    async def _close_publisher(self) -> None:
+        publisher, self._publisher = self._publisher, None
+        if publisher is not None:
             try:
-                self._producer.close(timeout=2)
-            except Exception:  # closing a producer whose broker is gone may raise
+                await asyncio.wait_for(publisher.stop(), 5)
+            except Exception:  # stopping a producer whose broker is gone may raise
                 log.debug("error closing producer", exc_info=True)
-            self._producer = None
-
-
-def _letter_id(event_id: str) -> str:
-    """The refused row's letter's event id; within the column's 64 characters."""
-    letter_id = REFUSED_PREFIX + event_id
-    if len(letter_id) <= 64:
-        return letter_id
-    return (
-        REFUSED_PREFIX + hashlib.sha256(event_id.encode()).hexdigest()[: 64 - len(REFUSED_PREFIX)]
-    )
-
-
-def _reason(exc: BaseException | None) -> str:
-    """Why a record was refused, for the dead letter (kafka-python's messages name sizes and
-    topics, never a payload's contents)."""
-    if isinstance(exc, BrokerResponseError) and not any(exc.args):
-        return f"{type(exc).__name__}: refused by the broker: {exc.description}"[:500]
-    return f"{type(exc).__name__}: {exc}"[:500]

@@ -31,7 +31,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from feedbackloop.events import InvalidEvent, decode
-from feedbackloop.runtime.batches import Record, dead_letter_output
+from feedbackloop.runtime.batches import Record, dead_letter_output, describe
 from feedbackloop.runtime.producer import Output
 
 log = logging.getLogger(__name__)
@@ -49,20 +49,6 @@ def transient_store_error(exc: BaseException) -> bool:
     if isinstance(exc, OperationalError | PoolTimeout):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
-
-
-def describe(exc: BaseException) -> str:
-    """Why an event could not be processed, for its dead letter.
-
-    For a database error, the kind and the driver's first line: SQLAlchemy's own message
-    adds the statement's parameters, which hold the citizen's words.
-    """
-    cause = exc.orig if isinstance(exc, DBAPIError) else None
-    if cause is not None:
-        lines = str(cause).strip().splitlines()
-        detail = lines[0] if lines else ""
-        return f"{type(exc).__name__} ({type(cause).__name__}): {detail}"[:1000]
-    return f"{type(exc).__name__}: {exc}"[:2000]
 
 
 @dataclass(frozen=True, slots=True)

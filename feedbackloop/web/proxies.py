@@ -8,10 +8,10 @@ default); behind them the client is the rightmost address in the chain that is n
 
 import ipaddress
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import FastAPI
-from pydantic import AliasChoices, BeforeValidator, Field
+from pydantic import BeforeValidator
 from pydantic_settings import NoDecode
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -44,20 +44,6 @@ def _normalised(entry: str) -> str:
 #: A settings field's type: JSON or comma-separated in the environment (NoDecode keeps
 #: pydantic-settings from insisting on JSON).
 TrustedProxies = Annotated[list[str], NoDecode, BeforeValidator(parse_proxies)]
-
-
-def trusted_proxies_field(service: str) -> Any:
-    """The field every service reads: FEEDBACKLOOP_TRUSTED_PROXIES, or per service."""
-    return Field(
-        default_factory=list,
-        validation_alias=AliasChoices(
-            f"FEEDBACKLOOP_{service.upper()}_TRUSTED_PROXIES",
-            "FEEDBACKLOOP_TRUSTED_PROXIES",
-            "trusted_proxies",
-        ),
-        description="Reverse proxies (IPs or CIDRs) whose X-Forwarded-For names the client; "
-        "empty: the peer's own address is the client's.",
-    )
 
 
 def trust_proxies(app: FastAPI, proxies: list[str]) -> None:

@@ -1,35 +1,26 @@
 """Signed session cookies and CSRF tokens for the consoles' HTML forms.
 
-The cookie holds a small JSON document (a random nonce, who signed in, an expiry) and an
-HMAC-SHA256 of it: it cannot be forged or altered without the service's secret, and it is
-HttpOnly and SameSite=Strict, so scripts cannot read it and other sites' pages do not send it.
-Every POST form also carries a CSRF token, the HMAC of the session's nonce, which a page on
+The cookie holds a small JSON document (a random nonce, who signed in) signed with its time
+by itsdangerous (HMAC-SHA256 under a key derived from the service's secret): it cannot be
+forged, altered or used past its age, and it is HttpOnly and SameSite=Strict, so scripts
+cannot read it and other sites' pages do not send it. Every POST form also carries a CSRF
+token, the signature of the session's nonce under another derived key, which a page on
 another origin cannot know. A visitor who has not signed in gets an anonymous session, so the
 sign-in form is protected the same way; signing in issues a new nonce (no session fixation).
 """
 
-import base64
 import hashlib
-import hmac
-import json
 import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from itsdangerous import BadSignature, Signer, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
 #: A working day and a bit: a clerk signs in once a day.
 DEFAULT_MAX_AGE = 12 * 3600
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 @dataclass
@@ -49,15 +40,19 @@ class SessionCookies:
     def __init__(
         self, *, secret: str | bytes, cookie_name: str, max_age: int = DEFAULT_MAX_AGE
     ) -> None:
-        raw = secret.encode() if isinstance(secret, str) else secret
-        # Derived keys: the secret itself signs nothing, and sessions and CSRF tokens differ.
-        self._session_key = hmac.new(raw, b"feedbackloop-session", hashlib.sha256).digest()
-        self._csrf_key = hmac.new(raw, b"feedbackloop-csrf", hashlib.sha256).digest()
+        # Keys derived from the secret by HMAC-SHA256 (itsdangerous' default is SHA-1 by
+        # concatenation), one per purpose: the secret itself signs nothing, and sessions and
+        # CSRF tokens differ.
+        self._cookies = URLSafeTimedSerializer(
+            secret,
+            salt=b"feedbackloop-session",
+            signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha256},
+        )
+        self._csrf = Signer(
+            secret, salt=b"feedbackloop-csrf", key_derivation="hmac", digest_method=hashlib.sha256
+        )
         self.cookie_name = cookie_name
         self.max_age = max_age
-
-    def _sign(self, body: bytes) -> str:
-        return _b64(hmac.new(self._session_key, body, hashlib.sha256).digest())
 
     def _new(self, user: dict[str, Any] | None = None) -> WebSession:
         return WebSession(
@@ -70,23 +65,23 @@ class SessionCookies:
     def read(self, request: Request) -> WebSession:
         """The request's session, or a new anonymous one if it has none that is valid."""
         value = request.cookies.get(self.cookie_name, "")
-        body_text, _, signature = value.partition(".")
-        if not body_text or len(value) > 4000:
+        # itsdangerous skips non-ASCII characters in a signature: refused before it looks.
+        if not value or len(value) > 4000 or not value.isascii():
             return self._new()
         try:
-            body = _unb64(body_text)
-            valid = hmac.compare_digest(self._sign(body), signature)
-            data = json.loads(body) if valid else None
-            expires = int(data["e"]) if isinstance(data, dict) else 0
-        except (ValueError, TypeError, KeyError, UnicodeDecodeError):
-            data, expires = None, 0
-        if not isinstance(data, dict) or expires < time.time():
+            # Forged, altered, older than max_age or not a document: all BadSignature.
+            data, signed_at = self._cookies.loads(
+                value, max_age=self.max_age, return_timestamp=True
+            )
+        except BadSignature:
+            return self._new()
+        if not isinstance(data, dict) or not isinstance(data.get("n"), str):
             return self._new()
         user = data.get("u")
         return WebSession(
-            nonce=str(data.get("n", "")),
+            nonce=data["n"],
             user=user if isinstance(user, dict) else None,
-            expires=expires,
+            expires=int(signed_at.timestamp()) + self.max_age,
         )
 
     def sign_in(self, user: dict[str, Any]) -> WebSession:
@@ -101,14 +96,9 @@ class SessionCookies:
         """Set the session cookie on a response (only when it changed)."""
         if not session.changed:
             return
-        body = json.dumps(
-            {"n": session.nonce, "u": session.user, "e": session.expires},
-            ensure_ascii=False,
-            separators=(",", ":"),
-        ).encode()
         response.set_cookie(
             self.cookie_name,
-            f"{_b64(body)}.{self._sign(body)}",
+            self._cookies.dumps({"n": session.nonce, "u": session.user}),
             max_age=self.max_age,
             path="/",
             secure=secure,
@@ -118,14 +108,14 @@ class SessionCookies:
 
     def csrf_token(self, session: WebSession) -> str:
         """The token the session's forms carry."""
-        return _b64(hmac.new(self._csrf_key, session.nonce.encode(), hashlib.sha256).digest())
+        return self._csrf.get_signature(session.nonce).decode()
 
     def csrf_ok(self, session: WebSession, token: str) -> bool:
         """Whether a submitted form's token belongs to this session."""
         if not token or session.changed:  # a brand-new session has never shown a form
             return False
-        # As bytes: compare_digest raises on non-ASCII text, and a form field may hold any.
-        return hmac.compare_digest(self.csrf_token(session).encode(), token.encode())
+        # itsdangerous skips non-ASCII characters in a signature: a token with any is not it.
+        return token.isascii() and self._csrf.verify_signature(session.nonce, token)
 
 
 def is_secure(request: Request) -> bool:

@@ -2,15 +2,16 @@
 
 Ticket numbers are date + node + sequence + check digit, so a day's numbers can be walked;
 the number alone therefore shows no more than the state and the handling unit. The link
-intake gives at acceptance adds `k`, a keyed MAC (HMAC-SHA256) of the ticket number under
-FEEDBACKLOOP_STATUS_LINK_KEY, which both services share; followup recomputes it to decide
-whether the whole ticket may be shown. No event carries it and nothing stores it.
+intake gives at acceptance adds `k`, a keyed MAC (HMAC-SHA256 cut to 16 bytes, made by
+itsdangerous) of the ticket number under FEEDBACKLOOP_STATUS_LINK_KEY, which both services
+share; followup recomputes it to decide whether the whole ticket may be shown. No event
+carries it and nothing stores it.
 """
 
-import base64
-import hashlib
 import hmac
 from urllib.parse import quote
+
+from feedbackloop.web.signing import link_signer
 
 #: The development key (refused in production by both services' settings).
 DEV_STATUS_LINK_KEY = "dev-status-link-key-not-for-production"
@@ -22,8 +23,8 @@ _CONTEXT = b"feedbackloop/status-link/v1:"
 
 def status_secret(*, key: str, ticket_no: str) -> str:
     """The secret of a ticket's status link (22 URL-safe characters)."""
-    digest = hmac.new(key.encode(), _CONTEXT + ticket_no.encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest[:_SECRET_BYTES]).decode().rstrip("=")
+    signer = link_signer(key, size=_SECRET_BYTES)
+    return signer.get_signature(_CONTEXT + ticket_no.encode()).decode()
 
 
 def secret_matches(*, key: str, ticket_no: str, secret: str | None) -> bool:

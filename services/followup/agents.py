@@ -1,62 +1,76 @@
-"""The ticket-opening agent: FeedbackRouted in, a stored ticket (and its outbox event) out."""
+"""Ticket opening: FeedbackRouted in, stored tickets (and their outbox events) out, a batch at a
+time.
 
-import functools
-import logging
+A batch of routing decisions is applied in one transaction (`StoreBatch`): every ticket, its
+audit entry, its clocks, its outbox event and the event id that marks the decision as
+handled commit together, so a batch replayed after a crash changes nothing. A locked or
+unreachable store is waited out by the loop (nothing is dead-lettered for it); bad input
+(InvalidEvent), a conflict with stored data (IllegalTransition, IntegrityError: a ticket number
+reused for another ticket) or a value the store refuses (DataError: a NUL in an address on
+PostgreSQL) parks that one event with the reason while the rest of its batch is applied.
+"""
+
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
-import faust
+from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
-from feedbackloop.events import FeedbackRouted, decode
-from feedbackloop.runtime.producer import Publish
-from feedbackloop.runtime.streams import settle
+from feedbackloop.events import Envelope, FeedbackRouted
+from feedbackloop.runtime.store_batches import StoreBatch, decoder
 from services.followup import flows
 from services.followup.metrics import Tally
 
-log = logging.getLogger(__name__)
-
+#: The consumer named in followup's dead letters (and shown by `feedbackloop dlq list`).
 CONSUMER = "followup"
 
+#: Where a transaction keeps the count of routings it applied, until it commits.
+_FRESH = "followup.routings_applied"
 
-def open_ticket(*, sessions: sessionmaker[Session], desk: flows.Desk, raw: bytes) -> bool:
-    """Apply one raw FeedbackRouted event to the store, once per event id; True if applied."""
-    routed = decode(raw, expect=FeedbackRouted)
-    with sessions.begin() as session:
-        return (
-            flows.apply_routing(session=session, desk=desk, routed=routed, now=datetime.now(UTC))
-            is not None
-        )
+RoutedBatch = StoreBatch[Envelope[FeedbackRouted]]
 
 
-def register(
-    app: faust.App,
+def ticket_opening(
     *,
-    source: faust.TopicT,
     sessions: sessionmaker[Session],
     desk: flows.Desk,
-    publish: Publish,
     wake_relay: Callable[[], None],
     tally: Tally | None = None,
-    retry_seconds: float = 120.0,
-) -> Any:
-    """Attach the ticket-opening agent to a faust app and return it."""
+) -> RoutedBatch:
+    """The batch handler of feedback.routed: opens (or re-routes) tickets, once per event id."""
     counted = tally or Tally()
 
-    @app.agent(source, name="open-tickets")
-    async def open_tickets(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            # A locked or unreachable store is waited for; bad input (InvalidEvent), a
-            # conflict with stored data (IllegalTransition, IntegrityError: a ticket number
-            # reused for another ticket) or a value the store refuses (DataError: a NUL in
-            # an address on PostgreSQL) is parked with the reason, and the next event is
-            # handled. Replays are harmless: an event id is applied once.
-            work = functools.partial(open_ticket, sessions=sessions, desk=desk, raw=event.value)
-            if await settle(
-                event, work, consumer=CONSUMER, publish=publish, retry_seconds=retry_seconds
-            ):
-                counted.applied += 1
-                wake_relay()
+    def apply(session: Session, routed: Envelope[FeedbackRouted]) -> None:
+        applied = flows.apply_routing(
+            session=session, desk=desk, routed=routed, now=datetime.now(UTC)
+        )
+        if applied is not None:
+            _count_on_commit(session, counted)
 
-    return open_tickets
+    def committed(_events: int) -> None:
+        # The batch's ticket events are in the outbox now.
+        wake_relay()
+
+    return StoreBatch(
+        consumer=CONSUMER,
+        sessions=sessions,
+        decode=decoder(FeedbackRouted),
+        apply=apply,
+        after_commit=committed,
+    )
+
+
+def _count_on_commit(session: Session, tally: Tally) -> None:
+    """Count an applied routing once its transaction commits.
+
+    Every transaction has a session of its own, so the count of one that rolls back (a batch
+    then applied again event by event) goes with it; a duplicate event id is never counted.
+    """
+    if _FRESH not in session.info:
+        session.info[_FRESH] = 0
+
+        def add(committed: Session) -> None:
+            tally.applied += committed.info.pop(_FRESH, 0)
+
+        event.listen(session, "after_commit", add, once=True)
+    session.info[_FRESH] += 1

@@ -1,11 +1,11 @@
-"""The followup process: ticket API and pages, the ticket-opening agent, clocks, the outbox."""
+"""The followup process: ticket API and pages, ticket opening and notifying (two consumer
+groups on the shared batch loop), clocks, the outbox relay."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-import faust
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -13,9 +13,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException
 
-from feedbackloop.events.topics import FEEDBACK_ROUTED, TICKET_EVENTS
+from feedbackloop.events.topics import DEAD_LETTER, FEEDBACK_ROUTED, TICKET_EVENTS
+from feedbackloop.runtime.consumers import ConsumerCollector, ConsumerService
 from feedbackloop.runtime.outbox import OutboxRelay
-from feedbackloop.runtime.streams import RawPublisher, create_stream_app, raw_topic
 from feedbackloop.web.limits import BodySizeLimit
 from feedbackloop.web.proxies import trust_proxies
 from services.followup import agents, callback_views, notifications, pages, views, web
@@ -39,38 +39,47 @@ def create_desk(settings: Settings) -> Desk:
     return Desk(book=book, calendar=book.calendar())
 
 
-def create_faust_app(
+def create_streams(
     settings: Settings,
     sessions: sessionmaker[Session],
     desk: Desk,
     wake: WakeFn,
     tally: Tally | None = None,
-) -> faust.App:
-    """The faust app with the ticket-opening agent attached."""
-    app = create_stream_app(
-        settings.app_id,
-        bootstrap=settings.kafka_bootstrap,
-        partitions=settings.topic_partitions,
-    )
-    publisher = RawPublisher(app, partitions=settings.topic_partitions)
-    agents.register(
-        app, source=raw_topic(app, FEEDBACK_ROUTED), sessions=sessions, desk=desk,
-        publish=publisher, wake_relay=wake, tally=tally,
-        retry_seconds=settings.store_retry_seconds,
-    )  # fmt: skip
-    notifications.register(
-        app, source=raw_topic(app, TICKET_EVENTS), sessions=sessions, settings=settings,
-        notifier=notifications.create_notifier(settings, sessions), publish=publisher,
-        retry_seconds=settings.store_retry_seconds,
-    )  # fmt: skip
-    return app
+) -> list[ConsumerService]:
+    """Followup's Kafka side: ticket opening, then notifying, each in its own group and loop."""
+    opening = agents.ticket_opening(sessions=sessions, desk=desk, wake_relay=wake, tally=tally)
+    notifier = notifications.create_notifier(settings, sessions)
+    notifying = notifications.notifying(sessions=sessions, settings=settings, notifier=notifier)
+    common: dict[str, Any] = {
+        "bootstrap": settings.kafka_bootstrap,
+        "topics": [DEAD_LETTER],
+        "partitions": settings.topic_partitions,
+        "batch_size": settings.batch_size,
+    }
+    return [
+        ConsumerService(
+            name=settings.app_id,
+            # metrics reads this group's committed offsets on feedback.routed as the pipeline's lag.
+            group=settings.app_id,
+            handlers={FEEDBACK_ROUTED: opening},
+            **common,
+        ),
+        # Notifying waits on SMS and WeChat gateways; in a loop of its own a slow gateway
+        # never holds up ticket opening (one loop handles its batches one after another).
+        ConsumerService(
+            name=f"{settings.app_id}-notify",
+            group=f"{settings.app_id}-notify",
+            handlers={TICKET_EVENTS: notifying},
+            **common,
+        ),
+    ]
 
 
 def create_api(followup: Followup, *, lifespan: Any = None) -> FastAPI:
     """Followup's HTTP side on a store, without the background parts (also used by tests)."""
     app = FastAPI(title="feedbackloop followup", version="1", lifespan=lifespan)
     app.state.followup = followup
-    app.state.faust = None
+    app.state.streams = None
     app.include_router(views.router)
     app.include_router(pages.router)
     app.include_router(callback_views.router)
@@ -127,26 +136,27 @@ def create_app(settings: Settings) -> FastAPI:
         on_fired=relay.wake,
     )
     tally = Tally()
-    stream_app = create_faust_app(
-        settings, followup.sessions, followup.desk, followup.wake_relay, tally
-    )
+    streams = create_streams(settings, followup.sessions, followup.desk, followup.wake_relay, tally)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         relay.start()
         runner.start()
-        await stream_app.start()
+        for service in streams:
+            await service.start()
         try:
             yield
         finally:
-            await stream_app.stop()
+            for service in reversed(streams):
+                await service.stop()
             runner.stop()
             relay.stop()
 
     app = create_api(followup, lifespan=lifespan)
-    app.state.faust = stream_app
+    app.state.streams = streams
     app.state.runner = runner
     registry = create_registry(followup.sessions, lambda: runner.fired, tally)
+    registry.register(ConsumerCollector(*streams))
 
     @app.get("/metrics", include_in_schema=False)
     def metrics_endpoint() -> Response:

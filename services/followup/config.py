@@ -1,12 +1,12 @@
 """Followup settings, read once from the environment (prefix FEEDBACKLOOP_FOLLOWUP_)."""
 
+import functools
 from pathlib import Path
-from typing import Literal
 
 from pydantic import AliasChoices, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from feedbackloop.web.proxies import TrustedProxies, trusted_proxies_field
+from feedbackloop.settings import ServiceSettings, sqlite_in_state_dir
 from feedbackloop.web.status_links import DEV_STATUS_LINK_KEY
 from services.followup.sla import DEFAULT_POLICIES
 
@@ -17,39 +17,20 @@ DEV_SESSION_SECRET = "dev-session-secret-not-for-production"
 DEV_CONTACT_KEY = "ZGV2ZWxvcG1lbnQta2V5LW5vdC1mb3ItcHJvZHVjdGk="
 
 
-class Settings(BaseSettings):
+class Settings(ServiceSettings):
     """Everything followup can be configured with."""
 
     model_config = SettingsConfigDict(env_prefix="FEEDBACKLOOP_FOLLOWUP_", extra="ignore")
 
-    environment: Literal["development", "production"] = Field(
-        default="development", validation_alias=AliasChoices("FEEDBACKLOOP_ENV", "environment")
-    )
-    kafka_bootstrap: str = Field(
-        default="127.0.0.1:9092",
-        validation_alias=AliasChoices(
-            "FEEDBACKLOOP_FOLLOWUP_KAFKA_BOOTSTRAP",
-            "FEEDBACKLOOP_KAFKA_BOOTSTRAP",
-            "kafka_bootstrap",
-        ),
-    )
-    topic_partitions: int = Field(
-        default=6,
-        ge=1,
-        validation_alias=AliasChoices(
-            "FEEDBACKLOOP_FOLLOWUP_TOPIC_PARTITIONS",
-            "FEEDBACKLOOP_TOPIC_PARTITIONS",
-            "topic_partitions",
-        ),
-    )
     app_id: str = Field(
         default="feedbackloop-followup",
         description="Kafka consumer group; replicas of one deployment share it.",
     )
-    database_url: str = "sqlite:///.var/followup.db"
-    host: str = "127.0.0.1"
+    database_url: str = Field(
+        default_factory=sqlite_in_state_dir("followup.db"),
+        description="The store [SQLite followup.db in the state dir].",
+    )
     port: int = 8003
-    trusted_proxies: TrustedProxies = trusted_proxies_field("followup")
     max_body_bytes: int = Field(
         default=64 * 1024, ge=1024, description="Cap of JSON and form bodies; larger get 413."
     )
@@ -60,11 +41,12 @@ class Settings(BaseSettings):
     outbox_retention_days: float = Field(
         default=7.0, gt=0, description="How long sent outbox rows are kept before pruning."
     )
-    store_retry_seconds: float = Field(
-        default=120.0,
-        gt=0,
-        description="How long the agents retry an event while the store is locked or "
-        "unreachable before dead-lettering it.",
+    batch_size: int = Field(
+        default=500,
+        ge=1,
+        le=5000,
+        description="Routing decisions (and ticket events) applied together in one store "
+        "transaction; a batch's offsets are committed once it is applied.",
     )
     survey_secret: str = Field(default=DEV_SURVEY_SECRET, min_length=16)
     session_secret: str = Field(
@@ -137,3 +119,9 @@ class Settings(BaseSettings):
             if used:
                 raise ValueError(f"development secrets are not allowed in production: {used}")
         return self
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """Followup's settings, read from the environment once per process."""
+    return Settings()

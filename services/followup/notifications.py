@@ -1,33 +1,22 @@
 """Telling citizens what happened: ticket events -> the notifier, on the citizen's channel.
 
-An agent reads followup's own `ticket.events` and, for the events a citizen should hear
+A batch handler reads followup's own `ticket.events` and, for the events a citizen should hear
 about, builds the message and hands it to the notifier (which retries, records delivery by
 event id, and dead-letters what cannot be delivered). Events nobody can be told about (a web
 item without a phone number, say) are skipped: the citizen follows the status page instead.
 """
 
-import functools
 import logging
 from datetime import UTC, datetime
-from typing import Any
 
-import faust
 import httpx
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy.orm import Session, sessionmaker
 
-from feedbackloop.events import (
-    Channel,
-    Envelope,
-    InvalidEvent,
-    TicketEvent,
-    TicketEventKind,
-    decode,
-)
+from feedbackloop.events import Channel, Envelope, TicketEvent, TicketEventKind
 from feedbackloop.events.dead_letters import dead_letter
 from feedbackloop.events.topics import DEAD_LETTER, TICKET_EVENTS
-from feedbackloop.runtime.producer import Publish
-from feedbackloop.runtime.streams import settle
+from feedbackloop.runtime.store_batches import StoreBatch, decoder
 from services.followup import surveys
 from services.followup.config import Settings
 from services.followup.models import OutboxMessage, Ticket
@@ -41,6 +30,9 @@ from services.followup.notify import (
 )
 
 log = logging.getLogger(__name__)
+
+#: The consumer named in the dead letters of ticket events that could not be handled.
+CONSUMER = "followup-notify"
 
 K = TicketEventKind
 PURPOSES = {
@@ -101,42 +93,41 @@ def _dead_letter(sessions: sessionmaker[Session], notification: Notification, re
 
 
 def notification_for(
-    *, sessions: sessionmaker[Session], settings: Settings, event: Envelope[TicketEvent]
+    *, session: Session, settings: Settings, event: Envelope[TicketEvent]
 ) -> Notification | None:
     """The message a ticket event gives the citizen, or None if there is none to send."""
     purpose = PURPOSES.get(event.data.kind)
     if purpose is None:
         return None
-    with sessions() as session:
-        ticket = session.get(Ticket, event.data.ticket_id)
-        if ticket is None:
+    ticket = session.get(Ticket, event.data.ticket_id)
+    if ticket is None:
+        return None
+    channel = Channel(ticket.channel)
+    if channel is Channel.HOTLINE:
+        if purpose not in CALLBACK_PURPOSES:
             return None
-        channel = Channel(ticket.channel)
-        if channel is Channel.HOTLINE:
-            if purpose not in CALLBACK_PURPOSES:
-                return None
-        elif not (ticket.wechat_openid and settings.wechat_app_id) and not (
-            ticket.phone_sealed and settings.sms_gateway_url
-        ):
-            return None  # no way to reach this citizen; the status page tells them
-        link = None
-        if purpose is Purpose.SURVEY and channel is not Channel.HOTLINE:
-            survey = surveys.get_open_survey(session=session, ticket=ticket)
-            if survey is None:
-                return None  # answered or expired before we got here
-            link = surveys.survey_link(
-                base_url=settings.public_base_url, secret=settings.survey_secret, survey=survey
-            )
-        reply = event.data.reason if purpose in (Purpose.REPLIED, Purpose.RESOLVED) else None
-        text = render(
-            purpose, ticket_no=ticket.ticket_no, department=ticket.department_name, reply=reply,
-            link=link, due_at=ticket.due_at,
-        )  # fmt: skip
-        return Notification(
-            event_id=event.id, ticket_no=ticket.ticket_no, channel=channel, purpose=purpose.value,
-            text=text, wechat_openid=ticket.wechat_openid, phone=_open(settings, ticket),
-            phone_masked=ticket.phone_masked, phone_sealed=ticket.phone_sealed, link=link,
-        )  # fmt: skip
+    elif not (ticket.wechat_openid and settings.wechat_app_id) and not (
+        ticket.phone_sealed and settings.sms_gateway_url
+    ):
+        return None  # no way to reach this citizen; the status page tells them
+    link = None
+    if purpose is Purpose.SURVEY and channel is not Channel.HOTLINE:
+        survey = surveys.get_open_survey(session=session, ticket=ticket)
+        if survey is None:
+            return None  # answered or expired before we got here
+        link = surveys.survey_link(
+            base_url=settings.public_base_url, secret=settings.survey_secret, survey=survey
+        )
+    reply = event.data.reason if purpose in (Purpose.REPLIED, Purpose.RESOLVED) else None
+    text = render(
+        purpose, ticket_no=ticket.ticket_no, department=ticket.department_name, reply=reply,
+        link=link, due_at=ticket.due_at,
+    )  # fmt: skip
+    return Notification(
+        event_id=event.id, ticket_no=ticket.ticket_no, channel=channel, purpose=purpose.value,
+        text=text, wechat_openid=ticket.wechat_openid, phone=_open(settings, ticket),
+        phone_masked=ticket.phone_masked, phone_sealed=ticket.phone_sealed, link=link,
+    )  # fmt: skip
 
 
 def _open(settings: Settings, ticket: Ticket) -> str | None:
@@ -150,38 +141,27 @@ def _open(settings: Settings, ticket: Ticket) -> str | None:
         return None
 
 
-def register(
-    app: faust.App,
-    *,
-    source: faust.TopicT,
-    sessions: sessionmaker[Session],
-    settings: Settings,
-    notifier: Notifier,
-    publish: Publish,
-    retry_seconds: float = 120.0,
-) -> Any:
-    """Attach the notifying agent to a faust app and return it."""
+def notifying(
+    *, sessions: sessionmaker[Session], settings: Settings, notifier: Notifier
+) -> StoreBatch[Envelope[TicketEvent]]:
+    """The batch handler of ticket.events: each event's message handed to the notifier.
 
-    def tell(event: Envelope[TicketEvent]) -> None:
-        notification = notification_for(sessions=sessions, settings=settings, event=event)
+    The batch's tickets are read in one transaction; sending is a side effect of each event,
+    which the notifier records by event id (a batch read again, after a crash or after a
+    failure further on in it, sends nothing twice). A store that is locked or away is waited
+    for by the loop; anything else that fails parks that event with the reason.
+    """
+
+    def apply(session: Session, event: Envelope[TicketEvent]) -> None:
+        notification = notification_for(session=session, settings=settings, event=event)
         if notification is not None:
             notifier.deliver(notification)
 
-    @app.agent(source, name="notify")
-    async def notify(stream: faust.StreamT) -> None:
-        async for record in stream.events():
-            try:
-                event = decode(record.value, expect=TicketEvent)
-            except InvalidEvent:
-                continue  # other services' bad records are dead-lettered by their consumers
-            # A store that is locked or away is waited for; anything else is parked with the
-            # reason (the notifier records deliveries by event id: a replay sends nothing twice).
-            await settle(
-                record,
-                functools.partial(tell, event),
-                consumer="followup-notify",
-                publish=publish,
-                retry_seconds=retry_seconds,
-            )
-
-    return notify
+    return StoreBatch(
+        consumer=CONSUMER,
+        sessions=sessions,
+        decode=decoder(TicketEvent),
+        apply=apply,
+        # Other services' bad records on ticket.events are dead-lettered by their consumers.
+        dead_letter_invalid=False,
+    )

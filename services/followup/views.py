@@ -340,8 +340,17 @@ def close(
         session=s, ticket=t, actor=principal.actor, reason=body.reason, now=_now()))  # fmt: skip
 
 
-@router.get("/healthz", summary="Liveness")
-def healthz(request: Request) -> dict[str, str]:
-    """Whether followup and its stream processor run."""
-    stream = getattr(request.app.state, "faust", None)
-    return {"status": "failed" if stream is not None and stream.crashed else "ok"}
+@router.get("/healthz", summary="Liveness and the Kafka side")
+def healthz(request: Request) -> dict[str, object]:
+    """Whether followup runs, and its consumers' state (the same fields as every consumer's)."""
+    streams = getattr(request.app.state, "streams", None)
+    if streams is None:  # the API alone (no Kafka side), as tests and tools build it
+        return {"status": "ok"}
+    opening, *others = streams
+    health: dict[str, object] = opening.health()
+    for other in others:
+        theirs = other.health()
+        health[other.name] = theirs
+        if theirs["status"] != "ok" and health["status"] == "ok":
+            health["status"] = theirs["status"]
+    return health

@@ -9,6 +9,8 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from feedbackloop.runtime.consumers import ConsumerCollector
+from feedbackloop.runtime.group_commit import GroupCommit
 from feedbackloop.runtime.outbox import OutboxRelay
 from feedbackloop.runtime.sql import write_guard
 from feedbackloop.web.limits import BodySizeLimit
@@ -23,12 +25,14 @@ from services.intake.limits import RateLimiter
 from services.intake.metrics import IntakeMetrics
 from services.intake.models import OutboxMessage
 from services.intake.privacy import ContactCipher
-from services.intake.read_model import TicketStatusFeed
+from services.intake.read_model import status_feed as read_model_feed
 
 
 def create_app(settings: Settings) -> FastAPI:
     """Build intake; the relay starts and stops with the application."""
     sessions = create_store(settings.database_url)
+    # One lock for every SQLite writer of this process (see `write_guard`).
+    guard = write_guard(sessions)
     relay = OutboxRelay(
         sessions=sessions,
         table=OutboxMessage,
@@ -37,12 +41,14 @@ def create_app(settings: Settings) -> FastAPI:
         batch_size=settings.relay_batch_size,
         idle_seconds=settings.relay_idle_seconds,
         retention=timedelta(days=settings.outbox_retention_days),
+        write_guard=guard,
     )
 
     def pending() -> float:
         with sessions() as session:
             return float(service.count_unsent(session=session))
 
+    cipher = ContactCipher(settings.contact_key)
     intake = Intake(
         settings=settings,
         sessions=sessions,
@@ -56,13 +62,24 @@ def create_app(settings: Settings) -> FastAPI:
                 Kind.OPEN311: settings.open311_requests_per_minute,
             },
         ),
-        cipher=ContactCipher(settings.contact_key),
-        write_guard=write_guard(sessions),
+        cipher=cipher,
+        write_guard=guard,
+        committer=GroupCommit(
+            sessions=sessions,
+            write=service.submission_writer(node=settings.node, cipher=cipher),
+            guard=guard,
+            max_items=settings.group_commit_max_items,
+            max_wait=settings.group_commit_max_wait_ms / 1000,
+        ),
     )
 
-    status_feed = TicketStatusFeed(
-        sessions=sessions, bootstrap=settings.kafka_bootstrap, write_guard=intake.write_guard
+    status_feed = read_model_feed(
+        sessions=sessions,
+        bootstrap=settings.kafka_bootstrap,
+        write_guard=intake.write_guard,
+        partitions=settings.topic_partitions,
     )
+    intake.metrics.registry.register(ConsumerCollector(status_feed))
 
     # Hotline batches are stored on threads of their own (see channels/hotline.py). They live
     # as long as the application (a lifespan may run more than once, as under test clients);
@@ -76,12 +93,13 @@ def create_app(settings: Settings) -> FastAPI:
         if settings.relay_enabled:
             relay.start()
         if settings.read_model_enabled:
-            status_feed.start()
+            await status_feed.start()
         try:
             yield
         finally:
-            status_feed.stop()
+            await status_feed.stop()
             relay.stop()
+            intake.committer.close()
 
     app = FastAPI(
         title="feedbackloop intake",

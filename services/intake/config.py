@@ -2,13 +2,13 @@
 
 import base64
 import binascii
+import functools
 from pathlib import Path
-from typing import Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from feedbackloop.web.proxies import TrustedProxies, trusted_proxies_field
+from feedbackloop.settings import ServiceSettings, sqlite_in_state_dir
 from feedbackloop.web.status_links import DEV_STATUS_LINK_KEY, status_url
 
 # Development-only secrets: usable on a laptop, refused when FEEDBACKLOOP_ENV=production.
@@ -22,24 +22,16 @@ DEV_OPEN311_KEY = "dev-open311-key"
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-class Settings(BaseSettings):
+class Settings(ServiceSettings):
     """Everything intake can be configured with."""
 
     model_config = SettingsConfigDict(env_prefix="FEEDBACKLOOP_INTAKE_", extra="ignore")
 
-    environment: Literal["development", "production"] = Field(
-        default="development", validation_alias=AliasChoices("FEEDBACKLOOP_ENV", "environment")
+    database_url: str = Field(
+        default_factory=sqlite_in_state_dir("intake.db"),
+        description="The store [SQLite intake.db in the state dir].",
     )
-    kafka_bootstrap: str = Field(
-        default="127.0.0.1:9092",
-        validation_alias=AliasChoices(
-            "FEEDBACKLOOP_INTAKE_KAFKA_BOOTSTRAP", "FEEDBACKLOOP_KAFKA_BOOTSTRAP", "kafka_bootstrap"
-        ),
-    )
-    database_url: str = "sqlite:///.var/intake.db"
-    host: str = "127.0.0.1"
     port: int = 8001
-    trusted_proxies: TrustedProxies = trusted_proxies_field("intake")
     node: int = Field(
         default=1, ge=0, le=9, description="Digit that keeps ticket numbers of replicas apart."
     )
@@ -64,6 +56,16 @@ class Settings(BaseSettings):
     )
     open311_requests_per_minute: int = Field(
         default=600, ge=1, description="Requests one Open311 api_key may post per minute (429)."
+    )
+    group_commit_max_items: int = Field(
+        default=256, ge=1, le=10_000, description="Most items committed in one transaction."
+    )
+    group_commit_max_wait_ms: float = Field(
+        default=0.0,
+        ge=0,
+        le=50,
+        description="How long a group that already has company waits for more items; 0 "
+        "commits at once what arrived while the previous group was committing.",
     )
     relay_enabled: bool = Field(
         default=True,
@@ -151,3 +153,9 @@ class Settings(BaseSettings):
             if used:
                 raise ValueError(f"development secrets are not allowed in production: {used}")
         return self
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """Intake's settings, read from the environment once per process."""
+    return Settings()

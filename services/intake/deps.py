@@ -7,12 +7,14 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from feedbackloop.runtime.group_commit import GroupCommit
 from feedbackloop.runtime.outbox import OutboxRelay
 from services.intake.config import Settings
 from services.intake.credentials import Systems
 from services.intake.limits import RateLimiter
 from services.intake.metrics import IntakeMetrics
 from services.intake.privacy import ContactCipher
+from services.intake.service import Accepted, NewFeedback
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class Intake:
     systems: Systems
     cipher: ContactCipher
     write_guard: AbstractContextManager[object]
+    #: Commits concurrent requests' items together (see `accept_item`).
+    committer: GroupCommit[NewFeedback, Accepted]
 
 
 def get_intake(request: Request) -> Intake:
@@ -36,4 +40,10 @@ def get_intake(request: Request) -> Intake:
     return intake
 
 
-IntakeDep = Annotated[Intake, Depends(get_intake)]
+async def _intake(request: Request) -> Intake:
+    # A coroutine: FastAPI runs a plain function dependency on a worker thread, a hop per
+    # request for a dictionary lookup.
+    return get_intake(request)
+
+
+IntakeDep = Annotated[Intake, Depends(_intake)]

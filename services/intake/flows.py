@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from services.intake import service
 from services.intake.deps import Intake
@@ -26,23 +27,46 @@ def accept_item(
         return known
     intake.limiter.check(*limit_keys)
     try:
-        with intake.write_guard, intake.sessions.begin() as session:
-            accepted = service.create_submission(
-                session=session,
-                item=item,
-                node=intake.settings.node,
-                now=datetime.now(UTC),
-                cipher=intake.cipher,
-            )
-    except IntegrityError:
+        # Committed with whatever other requests are being accepted at the same moment.
+        accepted = intake.committer.submit(item)
+    except IntegrityError as exc:
         # The same channel reference was committed by a concurrent request.
-        known = _known(intake, item)
-        if known is None:
-            raise
-        return known
+        return _known_after_race(intake, item, exc)
+    _accepted_now(intake, item)
+    return accepted
+
+
+async def accept_item_async(
+    *, intake: Intake, item: service.NewFeedback, limit_keys: tuple[str | None, ...] = ()
+) -> service.Accepted:
+    """`accept_item` on the event loop: no request thread waits while the group commits."""
+    if item.channel_ref:  # without one there is nothing to look up
+        known = await run_in_threadpool(_known, intake, item)
+        if known is not None:
+            return known
+    intake.limiter.check(*limit_keys)
+    try:
+        accepted = await intake.committer.asubmit(item)
+    except IntegrityError as exc:
+        return await run_in_threadpool(_known_after_race, intake, item, exc)
+    _accepted_now(intake, item)
+    return accepted
+
+
+def _known_after_race(
+    intake: Intake, item: service.NewFeedback, error: IntegrityError
+) -> service.Accepted:
+    # The insert failed on a unique key; if it was the channel reference, the winner
+    # committed it and its ticket is the answer.
+    known = _known(intake, item)
+    if known is None:
+        raise error
+    return known
+
+
+def _accepted_now(intake: Intake, item: service.NewFeedback) -> None:
     intake.relay.wake()
     intake.metrics.accepted.labels(channel=item.channel.value).inc()
-    return accepted
 
 
 def accept_items(*, intake: Intake, items: list[service.NewFeedback]) -> list[service.Accepted]:
@@ -60,35 +84,36 @@ def accept_items(*, intake: Intake, items: list[service.NewFeedback]) -> list[se
         found = service.get_submissions(
             session=session, channel=items[0].channel, channel_refs=refs
         )
-    taken = {ref: _accepted(row) for ref, row in found.items()}
-    answers: list[service.Accepted] = []
+    known = {ref: _accepted(row) for ref, row in found.items()}
+    new: list[service.NewFeedback] = []
+    seen: set[str] = set(known)
+    for item in items:
+        if item.channel_ref and item.channel_ref in seen:
+            continue
+        if item.channel_ref:
+            seen.add(item.channel_ref)
+        new.append(item)
     try:
-        # Without autoflush the rows go in as one insert per table at commit, not per item.
-        with intake.write_guard, intake.sessions.begin() as session, session.no_autoflush:
-            for item in items:
-                known = taken.get(item.channel_ref or "")
-                if known is not None:
-                    answers.append(dataclasses.replace(known, created=False))
-                    continue
-                accepted = service.create_submission(
-                    session=session,
-                    item=item,
-                    node=intake.settings.node,
-                    now=datetime.now(UTC),
-                    cipher=intake.cipher,
-                )
-                if item.channel_ref:
-                    taken[item.channel_ref] = accepted
-                answers.append(accepted)
+        with intake.write_guard, intake.sessions.begin() as session:
+            stored = service.create_submissions(
+                session=session,
+                items=new,
+                node=intake.settings.node,
+                now=datetime.now(UTC),
+                cipher=intake.cipher,
+            )
     except IntegrityError:
         # A concurrent request committed one of these references first: one by one, then.
         return [accept_item(intake=intake, item=item) for item in items]
-    created = [item for item, answer in zip(items, answers, strict=True) if answer.created]
-    if created:
+    created = {id(item): accepted for item, accepted in zip(new, stored, strict=True)}
+    for item, accepted in zip(new, stored, strict=True):
+        if item.channel_ref:
+            known[item.channel_ref] = dataclasses.replace(accepted, created=False)
+    if new:
         intake.relay.wake()
-    for item in created:
+    for item in new:
         intake.metrics.accepted.labels(channel=item.channel.value).inc()
-    return answers
+    return [created.get(id(item)) or known[item.channel_ref or ""] for item in items]
 
 
 def _known(intake: Intake, item: service.NewFeedback) -> service.Accepted | None:

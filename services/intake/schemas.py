@@ -79,14 +79,23 @@ class FeedbackAccepted(BaseModel):
 
 _BLANKS = re.compile(r"[ \t\u3000]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
+#: Blanks `isprintable` counts as unprintable, although they are no control characters.
+_COMMON_BLANKS = re.compile(r"[\n\t\u3000\xa0]+")
 
 
 def clean_text(value: str) -> str:
     """Drop control and invisible characters, unify line breaks, squeeze runs of blanks."""
     value = unicodedata.normalize("NFC", value.replace("\r\n", "\n").replace("\r", "\n"))
-    kept = "".join(
-        ch for ch in value if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs")
-    )
+    kept = value
+    # Printable text (blanks aside) holds none of those characters; other text has each
+    # distinct character looked at once, not each occurrence.
+    if not _COMMON_BLANKS.sub("", value).isprintable():
+        unwanted = {
+            ord(ch)
+            for ch in set(value)
+            if ch not in "\n\t" and unicodedata.category(ch) in ("Cc", "Cf", "Cs")
+        }
+        kept = value.translate(dict.fromkeys(unwanted))
     lines = [_BLANKS.sub(" ", line).strip() for line in kept.split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 

@@ -1,11 +1,12 @@
 """Accepting items: ticket numbers, submissions and the outbox, in one transaction."""
 
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -74,13 +75,83 @@ def get_submissions(
     return {row.channel_ref or "": row for row in session.execute(stmt).scalars()}
 
 
-def create_submission(
-    *, session: Session, item: NewFeedback, node: int, now: datetime, cipher: ContactCipher
-) -> Accepted:
-    """Store an item and its FeedbackReceived event in the outbox; the caller commits."""
-    ticket_id = str(uuid.uuid4())
+def create_submissions(
+    *,
+    session: Session,
+    items: Sequence[NewFeedback],
+    node: int,
+    now: datetime,
+    cipher: ContactCipher,
+) -> list[Accepted]:
+    """Store items and their FeedbackReceived events in the outbox; the caller commits.
+
+    The rows go in as one multi-row INSERT per table, so a store error (a channel reference
+    taken meanwhile) is raised here, not at the commit.
+    """
+    if not items:
+        return []
     day = day_of(now)
-    ticket_no = format_ticket_no(day=day, node=node, sequence=_next_sequence(session, day, node))
+    first = _reserve_sequences(session, day, node, len(items)) - len(items) + 1
+    submissions: list[dict[str, Any]] = []
+    messages: list[dict[str, Any]] = []
+    answers: list[Accepted] = []
+    for sequence, item in enumerate(items, start=first):
+        ticket_id = str(uuid.uuid4())
+        ticket_no = format_ticket_no(day=day, node=node, sequence=sequence)
+        event = new_event(
+            data=_payload(item, ticket_id, ticket_no, now, cipher),
+            source=SOURCE,
+            subject=ticket_id,
+            time=now,
+        )
+        submissions.append(
+            {
+                "ticket_id": ticket_id,
+                "ticket_no": ticket_no,
+                "channel": item.channel.value,
+                "channel_ref": item.channel_ref,
+                "contact_phone_encrypted": cipher.encrypt(item.contact_phone)
+                if item.contact_phone
+                else None,
+                "wechat_openid": item.wechat_openid,
+                "received_at": now,
+            }
+        )
+        messages.append(
+            {
+                "event_id": event.id,
+                "topic": FEEDBACK_RECEIVED,
+                "key": ticket_id,
+                "payload": encode(event),
+                "created_at": now,
+                "sent_at": None,
+            }
+        )
+        answers.append(
+            Accepted(ticket_id=ticket_id, ticket_no=ticket_no, received_at=now, created=True)
+        )
+    # Core inserts: the ORM's unit of work would cost more than the rest of the item.
+    session.execute(insert(cast(Table, Submission.__table__)), submissions)
+    session.execute(insert(cast(Table, OutboxMessage.__table__)), messages)
+    return answers
+
+
+def submission_writer(
+    *, node: int, cipher: ContactCipher
+) -> Callable[[Session, Sequence[NewFeedback]], list[Accepted]]:
+    """`create_submissions` for a group commit: the items of one transaction, stamped now."""
+
+    def write(session: Session, items: Sequence[NewFeedback]) -> list[Accepted]:
+        return create_submissions(
+            session=session, items=items, node=node, now=datetime.now(UTC), cipher=cipher
+        )
+
+    return write
+
+
+def _payload(
+    item: NewFeedback, ticket_id: str, ticket_no: str, now: datetime, cipher: ContactCipher
+) -> FeedbackReceived:
     contact = None
     if item.contact_phone or item.wechat_openid:
         contact = Contact(
@@ -92,7 +163,7 @@ def create_submission(
             if item.contact_phone and item.callback_consent
             else None,
         )
-    payload = FeedbackReceived(
+    return FeedbackReceived(
         ticket_id=ticket_id,
         ticket_no=ticket_no,
         channel=item.channel,
@@ -106,30 +177,6 @@ def create_submission(
         priority_hint=item.priority_hint,
         category_hint=item.category_hint,
     )
-    event = new_event(data=payload, source=SOURCE, subject=ticket_id, time=now)
-    session.add(
-        Submission(
-            ticket_id=ticket_id,
-            ticket_no=ticket_no,
-            channel=item.channel.value,
-            channel_ref=item.channel_ref,
-            contact_phone_encrypted=cipher.encrypt(item.contact_phone)
-            if item.contact_phone
-            else None,
-            wechat_openid=item.wechat_openid,
-            received_at=now,
-        )
-    )
-    session.add(
-        OutboxMessage(
-            event_id=event.id,
-            topic=FEEDBACK_RECEIVED,
-            key=ticket_id,
-            payload=encode(event),
-            created_at=now,
-        )
-    )
-    return Accepted(ticket_id=ticket_id, ticket_no=ticket_no, received_at=now, created=True)
 
 
 def get_submission_by_ticket_no(*, session: Session, ticket_no: str) -> Submission | None:
@@ -178,16 +225,17 @@ def count_unsent(*, session: Session) -> int:
     return session.execute(stmt).scalar_one()
 
 
-def _next_sequence(session: Session, day: str, node: int) -> int:
-    # One atomic upsert, so concurrent requests (or replicas sharing PostgreSQL) never
+def _reserve_sequences(session: Session, day: str, node: int, count: int) -> int:
+    """Take `count` ticket sequence numbers of a day; the last of them."""
+    # One atomic upsert, so concurrent writers (or replicas sharing PostgreSQL) never
     # hand out the same number.
     dialect = session.get_bind().dialect.name
-    insert: Any = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
+    upsert: Any = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
     table: Any = TicketCounter.__table__
     stmt = (
-        insert(table)
-        .values(day=day, node=node, last=1)
-        .on_conflict_do_update(index_elements=["day", "node"], set_={"last": table.c.last + 1})
+        upsert(table)
+        .values(day=day, node=node, last=count)
+        .on_conflict_do_update(index_elements=["day", "node"], set_={"last": table.c.last + count})
         .returning(table.c.last)
     )
     return int(session.execute(stmt).scalar_one())

@@ -1,12 +1,10 @@
 """The metrics process: the log reader folding every event, behind a `/metrics` endpoint."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from feedbackloop.runtime.consumers import lifespan_of
 from feedbackloop.web.limits import BodySizeLimit
 from feedbackloop.web.proxies import trust_proxies
 from services.metrics import pages
@@ -18,17 +16,15 @@ from services.metrics.reader import LogReader
 def create_app(settings: Settings) -> FastAPI:
     """The metrics service's ASGI app; the log reader starts and stops with it."""
     fold = EventFold(dedup_window=settings.dedup_window)
-    reader = LogReader(bootstrap=settings.kafka_bootstrap, fold=fold)
+    reader = LogReader(
+        bootstrap=settings.kafka_bootstrap,
+        fold=fold,
+        partitions=settings.topic_partitions,
+        batch_size=settings.batch_size,
+        watch_interval=settings.watch_seconds,
+    )
 
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        reader.start()
-        try:
-            yield
-        finally:
-            reader.stop()
-
-    app = FastAPI(title="feedbackloop metrics", version="1", lifespan=lifespan)
+    app = FastAPI(title="feedbackloop metrics", version="1", lifespan=lifespan_of(reader))
     app.state.fold = fold
     app.state.reader = reader
     pages.install(app)
@@ -37,11 +33,12 @@ def create_app(settings: Settings) -> FastAPI:
     def healthz() -> JSONResponse:
         healthy = reader.healthy()
         body = {
-            "status": "ok" if healthy else "failed",
+            "status": "ok" if healthy else "starting" if not reader.connected else "failed",
             "caught_up": reader.caught_up,
             "records": reader.folded,
             "skipped": reader.skipped,
-            "failure": reader.failure if reader.alive() else "the log reader has stopped",
+            "failure": reader.why_not_reading(),
+            "consumer": reader.service.health(),
         }
         return JSONResponse(body, status_code=200 if healthy else 503)
 

@@ -1,39 +1,36 @@
 """Metrics settings, read once from the environment (prefix FEEDBACKLOOP_METRICS_)."""
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import functools
 
-from feedbackloop.web.proxies import TrustedProxies, trusted_proxies_field
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from feedbackloop.settings import ServiceSettings
 
 
-class Settings(BaseSettings):
+class Settings(ServiceSettings):
     """Everything the metrics service can be configured with."""
 
     model_config = SettingsConfigDict(env_prefix="FEEDBACKLOOP_METRICS_", extra="ignore")
 
-    kafka_bootstrap: str = Field(
-        default="127.0.0.1:9092",
-        validation_alias=AliasChoices(
-            "FEEDBACKLOOP_METRICS_KAFKA_BOOTSTRAP",
-            "FEEDBACKLOOP_KAFKA_BOOTSTRAP",
-            "kafka_bootstrap",
-        ),
-    )
-    topic_partitions: int = Field(
-        default=6,
-        ge=1,
-        validation_alias=AliasChoices(
-            "FEEDBACKLOOP_METRICS_TOPIC_PARTITIONS",
-            "FEEDBACKLOOP_TOPIC_PARTITIONS",
-            "topic_partitions",
-        ),
-    )
-    host: str = "127.0.0.1"
     port: int = 8004
-    trusted_proxies: TrustedProxies = trusted_proxies_field("metrics")
     max_body_bytes: int = Field(
         default=4 * 1024, ge=1024, description="No route takes a body; larger ones get 413."
     )
     dedup_window: int = Field(
         default=200_000, ge=1, description="How many recent event ids are remembered."
     )
+    batch_size: int = Field(
+        default=500, ge=1, le=100_000, description="Records folded per batch, at most."
+    )
+    watch_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How often the pipeline's lag is measured and new partitions looked for.",
+    )
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The metrics service's settings, read from the environment once per process."""
+    return Settings()

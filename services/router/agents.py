@@ -1,8 +1,10 @@
-"""The router's two agents, run by `feedbackloop.runtime.batches.BatchLoop`.
+"""The router's agents, run by `feedbackloop.runtime.batches.BatchLoop`.
 
 - `RouteAgent`: FeedbackReceived in; FeedbackRouted on feedback.routed and on the
-  department's queue.<dept>, hotspots on feedback.hotspots, poison on feedback.dlq.
+  department's queue.<dept>, poison on feedback.dlq.
 - `ReturnsAgent`: a department's return (退单) on ticket.events in; the item re-routed.
+- `HotspotsAgent`: the signals worker's alerts on feedback.hotspots in; remembered for the
+  operators' console and API.
 """
 
 import asyncio
@@ -14,6 +16,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from feedbackloop.events import (
+    HotspotDetected,
     InvalidEvent,
     RoutingMethod,
     TicketEvent,
@@ -22,7 +25,7 @@ from feedbackloop.events import (
     encode,
 )
 from feedbackloop.events.envelope import Envelope
-from feedbackloop.events.topics import FEEDBACK_HOTSPOTS, FEEDBACK_ROUTED, queue_topic
+from feedbackloop.events.topics import FEEDBACK_ROUTED, queue_topic
 from feedbackloop.runtime.batches import Record, dead_letter_output
 from feedbackloop.runtime.producer import Output, Publish, delivered
 from services.router import flows, service
@@ -93,7 +96,7 @@ class RouteAgent:
 
     def encode(self, records: list[Record], outcomes: list[Routed]) -> list[list[Output]]:
         """Each item's records: its routing on feedback.routed and on the department's
-        queue (and a hotspot it completed), or its dead letter."""
+        queue, or its dead letter."""
         per_item: list[list[Output]] = []
         for record, outcome in zip(records, outcomes, strict=True):
             if outcome.routed is None:
@@ -105,14 +108,9 @@ class RouteAgent:
             event = outcome.routed
             wire = encode(event)
             queue = queue_topic(event.data.department_code)
-            item = [
-                Output(FEEDBACK_ROUTED, event.subject, wire),
-                Output(queue, event.subject, wire),
-            ]
-            if outcome.hotspot is not None:
-                spot = outcome.hotspot
-                item.append(Output(FEEDBACK_HOTSPOTS, spot.subject, encode(spot)))
-            per_item.append(item)
+            per_item.append(
+                [Output(FEEDBACK_ROUTED, event.subject, wire), Output(queue, event.subject, wire)]
+            )
         return per_item
 
     def select(
@@ -131,8 +129,6 @@ class RouteAgent:
                 continue
             decision = outcome.routed.data
             routed[decision.department_code, decision.method.value] += 1
-            if outcome.hotspot is not None:
-                log.warning("hotspot: %s", outcome.hotspot.data.place)
         for (department, method), count in routed.items():
             self.metrics.routed.labels(department=department, method=method).inc(count)
         if dead:
@@ -193,6 +189,41 @@ class ReturnsAgent:
         return []
 
 
+class HotspotsAgent:
+    """Remembers the hotspots the signals worker detects, for the console and the API."""
+
+    def __init__(self, *, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    def prepare(self, records: list[Record]) -> list[Envelope[HotspotDetected]]:
+        """The alerts among a batch of records (in a worker thread)."""
+        found = []
+        for record in records:
+            try:
+                found.append(decode(record.value, expect=HotspotDetected))
+            except InvalidEvent:
+                continue  # the signals worker's output; nothing of the router's to park
+        return found
+
+    async def handle(self, hotspots: list[Envelope[HotspotDetected]]) -> list[Output]:
+        """Store the alerts (one already stored, a redelivery, is kept as it is)."""
+        if hotspots:
+            await asyncio.to_thread(_remember_hotspots, self.sessions, hotspots)
+        return []
+
+
+def _remember_hotspots(
+    sessions: sessionmaker[Session], hotspots: list[Envelope[HotspotDetected]]
+) -> None:
+    try:
+        with sessions.begin() as session:
+            service.create_hotspots(session=session, hotspots=hotspots)
+    except (IntegrityError, OperationalError):
+        # Another replica stored the same alert in between (a partition moving): known now.
+        with sessions.begin() as session:
+            service.create_hotspots(session=session, hotspots=hotspots)
+
+
 def remember(
     sessions: sessionmaker[Session], outcomes: list[Routed], places: list[tuple[int, int]]
 ) -> set[int]:
@@ -211,8 +242,7 @@ def remember(
 def _remember(
     sessions: sessionmaker[Session], outcomes: list[Routed], places: list[tuple[int, int]]
 ) -> set[int]:
-    """Store a batch's deliveries, routing records, triage items and hotspots in one
-    transaction.
+    """Store a batch's deliveries, routing records and triage items in one transaction.
 
     Returns the positions of copies (items already routed from another offset), which are
     not published again.
@@ -248,9 +278,6 @@ def _remember(
             ],
             now=now,
         )  # fmt: skip
-        service.create_hotspots(
-            session=session, hotspots=[o.hotspot for o in routed if o.hotspot is not None]
-        )
     return copies
 
 

@@ -24,7 +24,7 @@ from feedbackloop.runtime.sql import create_store
 from feedbackloop.web.limits import BodySizeLimit
 from feedbackloop.web.proxies import trust_proxies
 from services.router import console, views
-from services.router.agents import ReturnsAgent, RouteAgent
+from services.router.agents import HotspotsAgent, ReturnsAgent, RouteAgent
 from services.router.classifier import CategoryModel
 from services.router.config import Settings
 from services.router.hotspots import Detector
@@ -54,11 +54,7 @@ def create_streams(
         threshold=threshold,
         metrics=metrics,
         sessions=sessions,
-        detector=Detector(
-            duplicate_window=timedelta(hours=settings.duplicate_window_hours),
-            hotspot_items=settings.hotspot_items,
-            hotspot_window=timedelta(hours=settings.hotspot_window_hours),
-        ),
+        detector=Detector(duplicate_window=timedelta(hours=settings.duplicate_window_hours)),
     )
     returns = ReturnsAgent(table=table, threshold=threshold, publish=publisher, sessions=sessions)
     # Department systems may subscribe to their queue before the first item reaches it.
@@ -67,7 +63,11 @@ def create_streams(
         name=GROUP,
         bootstrap=settings.kafka_bootstrap,
         group=GROUP,
-        handlers={FEEDBACK_RECEIVED: route, TICKET_EVENTS: returns},
+        handlers={
+            FEEDBACK_RECEIVED: route,
+            TICKET_EVENTS: returns,
+            FEEDBACK_HOTSPOTS: HotspotsAgent(sessions=sessions),
+        },
         publisher=publisher,
         topics=[FEEDBACK_ROUTED, FEEDBACK_HOTSPOTS, DEAD_LETTER, *queues],
         partitions=settings.topic_partitions,

@@ -5,8 +5,8 @@ the category model and the MinHash fingerprints over all their texts at once, an
 each item's department (rules, model, triage). It touches no shared state, and its numpy
 work releases the GIL, so the routing agent runs it in a worker thread, on the second core,
 while the event loop finishes the batch before. `decide_batch` then asks the detector (which
-holds the recent items) about duplicates and hotspots and builds the routing events, in the
-order the batches were read.
+holds the recent items) about near-duplicates and builds the routing events, in the order the
+batches were read. Hotspots are counted by the signals worker, from feedback.routed.
 """
 
 from dataclasses import dataclass
@@ -16,13 +16,12 @@ from feedbackloop.events import (
     Envelope,
     FeedbackReceived,
     FeedbackRouted,
-    HotspotDetected,
     InvalidEvent,
     decode,
     deterministic_event_id,
     new_event,
 )
-from services.router.hotspots import Detector, Fingerprint, Hotspot, Observation, fingerprints_of
+from services.router.hotspots import Detector, Fingerprint, Observation, fingerprints_of
 from services.router.rules import Classifier, Decision, RuleTable, decide, text_of
 
 SOURCE = "/router"
@@ -37,7 +36,6 @@ class Routed:
     raw: bytes | None
     received: Envelope[FeedbackReceived] | None = None
     routed: Envelope[FeedbackRouted] | None = None
-    hotspot: Envelope[HotspotDetected] | None = None
     ranking: list[tuple[str, float]] | None = None
     error: str | None = None
 
@@ -92,7 +90,7 @@ def prepare_batch(
 
 
 def decide_batch(*, prepared: Prepared, detector: Detector | None = None) -> list[Routed]:
-    """Route every item of a prepared batch: duplicates and hotspots, the routing events."""
+    """Route every item of a prepared batch: near-duplicates, the routing events."""
     outcomes: list[Routed] = []
     now = datetime.now(UTC)
     position = 0  # among the decoded items
@@ -111,7 +109,6 @@ def decide_batch(*, prepared: Prepared, detector: Detector | None = None) -> lis
                 ticket_id=item.ticket_id,
                 ticket_no=item.ticket_no,
                 text=prepared.texts[position],
-                category=decision.category,
                 at=item.received_at,
                 fingerprint=prepared.fingerprints[position] if prepared.fingerprints else None,
             )
@@ -138,10 +135,7 @@ def decide_batch(*, prepared: Prepared, detector: Detector | None = None) -> lis
             event_id=deterministic_event_id(received.id, "routed"),
             time=now,
         )
-        hotspot = _hotspot_event(seen.hotspot, detector) if seen.hotspot and detector else None
-        outcomes.append(
-            Routed(raw=raw, received=received, routed=event, ranking=ranked, hotspot=hotspot)
-        )
+        outcomes.append(Routed(raw=raw, received=received, routed=event, ranking=ranked))
     return outcomes
 
 
@@ -159,20 +153,3 @@ def route_batch(
         fingerprint=detector is not None,
     )  # fmt: skip
     return decide_batch(prepared=prepared, detector=detector)
-
-
-def _hotspot_event(spot: Hotspot, detector: Detector) -> Envelope[HotspotDetected]:
-    data = HotspotDetected(
-        place=spot.place,
-        category=spot.category,
-        ticket_nos=list(spot.ticket_nos),
-        window_hours=detector.hotspot_window.total_seconds() / 3600,
-        first_at=spot.first_at,
-        last_at=spot.last_at,
-    )
-    return new_event(
-        data=data,
-        source=SOURCE,
-        subject=f"hotspot:{spot.place}",
-        event_id=deterministic_event_id(spot.ticket_nos[-1], "hotspot"),
-    )

@@ -23,10 +23,12 @@ from pydantic_settings import BaseSettings
 
 from feedbackloop import cli
 from feedbackloop.devstack.config import StackSettings
+from feedbackloop.settings import SHARED_FIELDS, SHARED_PREFIX, ServiceSettings
 from services.followup.config import Settings as FollowupSettings
 from services.intake.config import Settings as IntakeSettings
 from services.metrics.config import Settings as MetricsSettings
 from services.router.config import Settings as RouterSettings
+from services.signals.config import Settings as SignalsSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -39,6 +41,7 @@ SERVICE_SETTINGS: dict[str, type[BaseSettings]] = {
     "router": RouterSettings,
     "followup": FollowupSettings,
     "metrics": MetricsSettings,
+    "signals": SignalsSettings,
 }
 #: The settings each non-serving command reads besides its own options' environment variables.
 COMMAND_SETTINGS: dict[tuple[str, ...], tuple[type[BaseSettings], ...]] = {
@@ -202,6 +205,8 @@ def env_names(settings: type[BaseSettings]) -> set[str]:
             names.add(alias.upper())
         else:
             names.add(f"{prefix}{field_name}".upper())
+        if issubclass(settings, ServiceSettings) and field_name in SHARED_FIELDS:
+            names.add(f"{SHARED_PREFIX}{field_name}".upper())
     return names
 
 

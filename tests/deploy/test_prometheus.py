@@ -20,7 +20,7 @@ CONFIG = PROMETHEUS / "prometheus.yml"
 ALERTS = PROMETHEUS / "alerts.yml"
 ALERTS_TEST = PROMETHEUS / "alerts_test.yml"
 
-SERVICES = {"intake": 8001, "router": 8002, "followup": 8003, "metrics": 8004}
+SERVICES = {"intake": 8001, "router": 8002, "followup": 8003, "metrics": 8004, "signals": 8005}
 
 
 def _promtool() -> str:

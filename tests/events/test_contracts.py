@@ -102,11 +102,20 @@ def test_queue_topics_are_named_from_department_codes() -> None:
             queue_topic(bad)
 
 
-def test_payloads_refuse_unknown_fields() -> None:
-    wire = json.loads(encode(factories.received()))
+def test_readers_ignore_fields_a_newer_writer_added() -> None:
+    # The schema policy: an optional field is added in place, before every reader knows it.
+    event = factories.received()
+    wire = json.loads(encode(event))
     wire["data"]["surprise"] = 1
-    with pytest.raises(InvalidEvent):
-        decode(json.dumps(wire).encode())
+    wire["data"]["contact"] = {"callback_consent": False, "new_channel_id": "x"}
+    wire["traceparent"] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    raw = json.dumps(wire).encode()
+    for back in (decode(raw), decode(raw, expect=FeedbackReceived)):
+        assert back.id == event.id
+        assert back.data.ticket_no == event.data.ticket_no
+        assert back.data.contact is not None and not back.data.contact.callback_consent
+        assert "surprise" not in back.data.model_dump()
+        assert "traceparent" not in json.loads(encode(back))
 
 
 def test_decode_with_an_expected_type_says_why_it_refuses() -> None:

@@ -209,7 +209,8 @@ def test_hotline_callers_get_a_callback_task_for_the_survey(desk: Desk) -> None:
             rows = session.execute(select(OutboxMessage).order_by(OutboxMessage.id)).scalars()
             events = [decode(r.payload, expect=TicketEvent) for r in rows]
         for event in events:
-            notification = notification_for(sessions=desk.sessions, settings=settings, event=event)
+            with desk.sessions() as session:
+                notification = notification_for(session=session, settings=settings, event=event)
             if notification is not None:
                 notifier.deliver(notification)
         operator = desk.headers["operator"]

@@ -2,11 +2,12 @@
 
 A simulated day (`feedbackloop simulate`'s plan: real texts, the channel mix, the daily curve)
 is replayed through intake's real channels at a day a minute, on a broker of its own and
-PostgreSQL stores. While it runs, intake, router, followup, metrics and then the broker
-are killed with SIGKILL, one at a time, and restarted. Afterwards every accepted item must be
-on exactly one department queue (items the model was unsure of are assigned by an
-operator first) and in exactly one ticket row, and metrics must count exactly the accepted
-items per channel.
+PostgreSQL stores. While it runs, intake, router, followup, the signals worker (faust), metrics
+and then the broker are killed with SIGKILL, one at a time, and restarted. Afterwards every
+accepted item must be on exactly one department queue (items the model was unsure of are
+assigned by an operator first) and in exactly one ticket row, metrics must count exactly the
+accepted items per channel, and every burst on feedback.routed must have exactly one hotspot
+alert (by event id: a replayed alert keeps its id, and consumers drop the copy).
 """
 
 import asyncio
@@ -29,6 +30,7 @@ from services.intake.config import DEV_WECHAT_TOKEN
 from services.router.config import DEV_OPERATOR_TOKEN
 from tests.integration.conftest import call_centre_token, fleet_env, free_port, wait_for
 from tests.integration.ledger import queued, received_totals, ticket_rows
+from tests.signals.alerts import alerts_sent, bursts_on_record
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -37,12 +39,24 @@ ITEMS = 1200
 SPEED = 1200.0
 #: Seconds into the load at which each part is killed and restarted.
 CHAOS = [(8, "intake"), (18, "router"), (28, "followup"), (38, "metrics"), (48, "broker")]
+#: The signals worker is killed by a monkey of its own, at the day's busiest hour: the parts
+#: before it take a while to come back, and the sequence would reach it after the load.
+SIGNALS_CHAOS = [(35, "signals")]
+#: Items of one category about one place that make a hotspot in these runs: the day's real
+#: texts name few places five times.
+BURST_ITEMS = 2
 OPERATOR = {"Authorization": f"Bearer {DEV_OPERATOR_TOKEN}"}
 
 
-def monkey(fleet: Fleet, broker: LocalKafka, started: float, log: list[str]) -> None:
-    """Kill and restart each part at its moment of the run."""
-    for at, part in CHAOS:
+def monkey(
+    fleet: Fleet,
+    broker: LocalKafka,
+    started: float,
+    log: list[str],
+    plan: list[tuple[int, str]] = CHAOS,
+) -> None:
+    """Kill and restart each part of the plan at its moment of the run."""
+    for at, part in plan:
         while time.monotonic() < started + at:
             time.sleep(0.05)
         killed_at = time.monotonic() - started
@@ -78,6 +92,7 @@ def test_killing_each_part_under_load_loses_and_duplicates_nothing(
     broker: LocalKafka, postgres: LocalPostgres, router_model: None, tmp_path: Path
 ) -> None:
     env = fleet_env(broker.bootstrap, postgres, f"chaos{free_port()}")
+    env["FEEDBACKLOOP_SIGNALS_HOTSPOT_ITEMS"] = str(BURST_ITEMS)
     fleet = Fleet(env=env, logs=tmp_path / "logs")
     fleet.start()
     hotline_token = call_centre_token(env["FEEDBACKLOOP_INTAKE_DATABASE_URL"])
@@ -86,12 +101,17 @@ def test_killing_each_part_under_load_loses_and_duplicates_nothing(
     try:
         started = time.monotonic()
         chaos = threading.Thread(target=monkey, args=(fleet, broker, started, chaos_log))
+        signals = threading.Thread(
+            target=monkey, args=(fleet, broker, started, chaos_log, SIGNALS_CHAOS)
+        )
         chaos.start()
+        signals.start()
         outcomes: list[Outcome] = asyncio.run(
             replay(planned, intake_url=fleet.url("intake"), wechat_token=DEV_WECHAT_TOKEN,
                    speed=SPEED, concurrency=16, give_up=180, hotline_token=hotline_token)
         )  # fmt: skip
         chaos.join()
+        signals.join()
         accepted = {o.ticket_no: o for o in outcomes if o.status == "accepted" and o.ticket_no}
         refused = [o for o in outcomes if o.status != "accepted"]
         assert not refused, f"intake refused {len(refused)}: {refused[:3]}"
@@ -107,6 +127,14 @@ def test_killing_each_part_under_load_loses_and_duplicates_nothing(
         wait_for(lambda: received_totals(fleet.url("metrics")) == by_channel, timeout=240,
                  what=f"metrics to count {dict(by_channel)}")  # fmt: skip
 
+        bursts = bursts_on_record(broker.bootstrap, items=BURST_ITEMS)
+        wait_for(
+            lambda: set(alerts_sent(broker.bootstrap)[0]) >= bursts,
+            timeout=240,
+            what=f"an alert for each of the {len(bursts)} bursts",
+        )
+        alerts, repeated = alerts_sent(broker.bootstrap)
+
         records: dict[str, list[str]] = {}
         copies: Counter[str] = Counter()
         queues, rows = queued(broker.bootstrap, records, copies), ticket_rows(store)
@@ -119,8 +147,16 @@ def test_killing_each_part_under_load_loses_and_duplicates_nothing(
               f"replayed queue records (same event id) {sum(copies.values())}")  # fmt: skip
         for n in duplicated[:5]:
             print(n, rows[n], records.get(n))
-        assert len(chaos_log) == len(CHAOS)
+        lost_alerts = sorted(bursts - set(alerts))
+        doubled_alerts = sorted(key for key, n in alerts.items() if n > 1)
+        stray_alerts = sorted(set(alerts) - bursts)
+        print(
+            f"hotspot alerts: bursts {len(bursts)} / lost {len(lost_alerts)} / duplicated "
+            f"{len(doubled_alerts)}; replayed alert records (same event id) {repeated}"
+        )
+        assert len(chaos_log) == len(CHAOS) + len(SIGNALS_CHAOS)
         assert (lost, duplicated, strays) == ([], [], set())
+        assert (lost_alerts, doubled_alerts, stray_alerts) == ([], [], [])
     except AssertionError as exc:
         kept = Path("artifacts/chaos-logs")
         shutil.rmtree(kept, ignore_errors=True)

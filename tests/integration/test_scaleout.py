@@ -1,9 +1,11 @@
-"""Scale-out: two routers and two followups in one consumer group each share the partitions.
+"""Scale-out: two routers, two followups and two signals workers in one consumer group each
+share the partitions.
 
 Both replicas of each must do part of the work, and no item may be handled twice: one
 routing decision per item across the routers, one ticket opened per item across the
-followups, one record per item on the department queues. (That two replicas route faster
-than one is measured by `bench/router.py`, not asserted here.)
+followups, one record per item on the department queues, and the hotspot alerts one worker
+would send (one per place and category with enough items, as counted from feedback.routed).
+(That two replicas route faster than one is measured by `bench/router.py`, not asserted here.)
 """
 
 import asyncio
@@ -25,7 +27,8 @@ from feedbackloop.simulate.plan import plan_day
 from services.intake.config import DEV_WECHAT_TOKEN
 from tests.integration.conftest import call_centre_token, fleet_env, free_port, wait_for
 from tests.integration.ledger import queued, ticket_rows
-from tests.integration.test_chaos import assign_triage
+from tests.integration.test_chaos import BURST_ITEMS, assign_triage
+from tests.signals.alerts import alerts_sent, bursts_on_record
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -70,13 +73,15 @@ def test_two_routers_and_two_followups_share_the_work_and_handle_each_item_once(
     broker: LocalKafka, postgres: LocalPostgres, router_model: None, tmp_path: Path
 ) -> None:
     env = fleet_env(broker.bootstrap, postgres, f"scale{free_port()}")
-    counts = {"intake": 1, "router": 2, "followup": 2, "metrics": 0}
+    # The day's real texts name few places five times; two items make a burst here.
+    env["FEEDBACKLOOP_SIGNALS_HOTSPOT_ITEMS"] = str(BURST_ITEMS)
+    counts = {"intake": 1, "router": 2, "followup": 2, "metrics": 0, "signals": 2}
     fleet = Fleet(env=env, logs=tmp_path / "logs", counts=counts)
     fleet.start()
     try:
         # Healthy is not yet in the group: the load starts once both replicas of each hold
         # partitions (a fast burst would otherwise be done before the second one joins).
-        for group in ("feedbackloop-router", "feedbackloop-followup"):
+        for group in ("feedbackloop-router", "feedbackloop-followup", "feedbackloop-signals"):
             wait_for(lambda g=group: members_with_partitions(broker.bootstrap, g) == 2,
                      timeout=120, what=f"two members of {group} with partitions")  # fmt: skip
         planned = plan_day(items=ITEMS, seed=11, data_dir=StackSettings().data_dir)
@@ -116,6 +121,24 @@ def test_two_routers_and_two_followups_share_the_work_and_handle_each_item_once(
         # ... and each decision applied once.
         assert sum(applied) == ITEMS + assigned
         assert [n for n in accepted if queues[n] != 1 or rows[n] != 1] == []
+
+        # Every burst on record alerted once, as one worker would have it.
+        bursts = bursts_on_record(broker.bootstrap, items=BURST_ITEMS)
+        wanted = Counter(dict.fromkeys(bursts, 1))
+        assert len(wanted) >= 5, "too few bursts to tell"
+        wait_for(
+            lambda: alerts_sent(broker.bootstrap)[0] == wanted,
+            timeout=120,
+            what=f"one alert for each of the {len(wanted)} bursts",
+        )
+        counted = [
+            counter(fleet.url("signals", i), "feedbackloop_signals_counted") for i in range(2)
+        ]
+        print(
+            f"sightings counted per signals worker {counted}; alert records repeated "
+            f"(same event id) {alerts_sent(broker.bootstrap)[1]}"
+        )
+        assert all(n > 0 for n in counted), "a signals worker got no partitions"
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{fleet.log_tails()}") from exc
     finally:

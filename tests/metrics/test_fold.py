@@ -24,15 +24,27 @@ def value(fold: EventFold, name: str, labels: dict[str, str] | None = None) -> f
 
 
 def ticket_event(
-    ticket_id: str, kind: TicketEventKind, state: TicketState, *, hours: float,
-    department: str = "urban", **extra: object,
-) -> object:  # fmt: skip
+    ticket_id: str,
+    kind: TicketEventKind,
+    state: TicketState,
+    *,
+    hours: float,
+    department: str = "urban",
+    **extra: object,
+) -> object:
     data = TicketEvent(
-        ticket_id=ticket_id, ticket_no="2611231000001", kind=kind, state_to=state,
-        department_code=department, priority=Priority.NORMAL, actor="system",
-        received_at=T0, occurred_at=T0 + timedelta(hours=hours),
-        due_at=T0 + timedelta(days=7), **extra,  # type: ignore[arg-type]
-    )  # fmt: skip
+        ticket_id=ticket_id,
+        ticket_no="2611231000001",
+        kind=kind,
+        state_to=state,
+        department_code=department,
+        priority=Priority.NORMAL,
+        actor="system",
+        received_at=T0,
+        occurred_at=T0 + timedelta(hours=hours),
+        due_at=T0 + timedelta(days=7),
+        **extra,  # type: ignore[arg-type]
+    )
     return new_event(data=data, source="/followup", subject=ticket_id)
 
 

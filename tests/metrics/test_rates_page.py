@@ -21,9 +21,14 @@ def survey(fold: EventFold, name: str, department: str, solved: str, satisfactio
     ):
         name_of = {"water": "市水务局", "urban": "市城市管理局"}.get(department)
         event = ticket_event(
-            name, kind, state, hours=hours, department=department, department_name=name_of,
+            name,
+            kind,
+            state,
+            hours=hours,
+            department=department,
+            department_name=name_of,
             **extra,
-        )  # fmt: skip
+        )
         fold.apply(event)
 
 
@@ -34,8 +39,9 @@ def fold() -> EventFold:
     survey(fold, "w2", "water", "not", "dissatisfied")
     survey(fold, "u1", "urban", "partly", "basically")
     fold.apply(ticket_event("e1", K.OPENED, S.ROUTED, hours=0, department="education"))
-    fold.apply(ticket_event("e1", K.BREACHED, S.ROUTED, hours=4, department="education",
-                            clock="response"))  # fmt: skip
+    fold.apply(
+        ticket_event("e1", K.BREACHED, S.ROUTED, hours=4, department="education", clock="response")
+    )
     return fold
 
 
@@ -58,13 +64,17 @@ def test_the_league_is_ranked_by_the_chosen_rate_with_the_metrics_figures(
 ) -> None:
     rows = http.get("/api/v1/rates").json()
     assert [(r["rank"], r["department"]) for r in rows] == [
-        (1, "urban"), (2, "water"), (3, "education"),
-    ]  # fmt: skip
+        (1, "urban"),
+        (2, "water"),
+        (3, "education"),
+    ]
     water = rows[1]
     assert water["name"] == "市水务局"
     assert (water["response_rate"], water["resolution_rate"], water["satisfaction_rate"]) == (
-        1.0, 0.5, 0.5,
-    )  # fmt: skip
+        1.0,
+        0.5,
+        0.5,
+    )
     assert (water["assignments_due"], water["surveys_answered"]) == (2, 2)
     for name in ("response", "resolution", "satisfaction"):
         assert water[f"{name}_rate"] == value(

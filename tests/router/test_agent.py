@@ -1,7 +1,7 @@
 """The routing agents, fed consumed records directly (the batch loop is tested on its own)."""
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from feedbackloop.events import (
     DeadLetter,
     FeedbackRouted,
-    HotspotDetected,
     Priority,
     RoutingMethod,
     TicketEvent,
@@ -136,24 +135,22 @@ def test_an_unsure_item_goes_to_the_dispatch_desk_and_waits_in_triage(
         assert waiting.received_event == encode(item)
 
 
-def test_routing_links_a_near_copy_and_reports_a_burst_about_one_place() -> None:
+def test_routing_links_a_near_copy_to_the_earlier_ticket() -> None:
     texts = ["幸福小区电梯坏了三天没人修", "幸福小区电梯坏了三天没人修", "幸福小区物业乱收费"]
     items = [
         factories.received(text, ticket_no=f"261122100{n:03d}0") for n, text in enumerate(texts)
     ]
     agent = route_agent(
         classifier=FixedClassifier(("城乡建设", 0.9)),
-        detector=Detector(hotspot_items=3, hotspot_window=timedelta(hours=24)),
+        detector=Detector(),
     )
     outputs = run(agent, factories.records(*(encode(item) for item in items)))
     routed = [
         decode(o.value, expect=FeedbackRouted).data for o in outputs if o.topic == FEEDBACK_ROUTED
     ]
     assert [r.duplicate_of for r in routed] == [None, items[0].data.ticket_no, None]
-    (spot,) = [o for o in outputs if o.topic == FEEDBACK_HOTSPOTS]
-    burst = decode(spot.value, expect=HotspotDetected).data
-    assert burst.place == "幸福小区" and len(burst.ticket_nos) == 3
-    assert topics(outputs)[-1] == FEEDBACK_HOTSPOTS  # with the item that completed the burst
+    # Hotspots are the signals worker's: the router publishes none.
+    assert FEEDBACK_HOTSPOTS not in topics(outputs)
 
 
 def test_a_copy_of_an_item_read_at_another_offset_is_not_routed_again(

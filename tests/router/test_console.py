@@ -1,5 +1,6 @@
 """The operators' console pages in the router: sign-in, triage assignment, hotspots."""
 
+import asyncio
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,13 +15,14 @@ from feedbackloop.events import FeedbackRouted, decode, encode
 from feedbackloop.events.topics import FEEDBACK_ROUTED
 from feedbackloop.runtime.sql import create_store
 from services.router import agents, console, service, views
-from services.router.batch import route_batch
 from services.router.config import DEFAULT_RULES, Settings
-from services.router.hotspots import Detector
 from services.router.models import Base
 from services.router.rules import load_rule_table
+from services.signals.agents import hotspot_event
+from services.signals.bursts import Counter
+from services.signals.places import place_of
 from tests import factories
-from tests.router.test_agent import FixedClassifier, Recorder
+from tests.router.test_agent import Recorder
 from tests.router.test_triage import CANDIDATES, OPERATOR
 
 
@@ -142,14 +144,18 @@ def test_hotspots_are_remembered_once_and_listed(
         factories.received(t, ticket_no=f"261122100{n:03d}0", received_at=now)
         for n, t in enumerate(texts)
     ]
-    outcomes = route_batch(
-        table=load_rule_table(DEFAULT_RULES), classifier=FixedClassifier(("城乡建设", 0.9)),
-        threshold=0.77, raws=[encode(i) for i in items],
-        detector=Detector(hotspot_items=3, hotspot_window=timedelta(hours=24)),
-    )  # fmt: skip
-    places = [(0, offset) for offset in range(len(outcomes))]
-    agents._remember(sessions, outcomes, places)
-    agents._remember(sessions, outcomes, places)  # a redelivered batch
+    # The signals worker's alert, as it arrives on feedback.hotspots.
+    counter = Counter(items=3, window=timedelta(hours=24).total_seconds())
+    spots = [
+        counter.count(place=place_of(i.data.text) or "", category="城乡建设",
+                      ticket_no=i.data.ticket_no, at=i.data.received_at.timestamp())
+        for i in items
+    ]  # fmt: skip
+    assert spots[-1] is not None
+    alert = encode(hotspot_event(spots[-1], window_seconds=24 * 3600))
+    hotspots = agents.HotspotsAgent(sessions=sessions)
+    for _ in range(2):  # the second: a redelivered batch
+        assert asyncio.run(hotspots.handle(hotspots.prepare(factories.records(alert)))) == []
     sign_in(http)
     page = http.get("/console/hotspots").text
     assert page.count('data-place="银杏花园"') == 1

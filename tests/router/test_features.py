@@ -1,9 +1,14 @@
 """Character n-gram features: the batched computation gives what the single one defines."""
 
+import csv
+import re
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.feature_extraction.text import TfidfVectorizer
 
+from feedbackloop.devstack.config import StackSettings
 from services.router.features import KeyIndex, NgramTfidf, batch_ngram_keys, ngram_keys
 
 TEXTS = ["", "a", "ab", "小区停水两天了", "路灯坏了", "A3区幸福小区3栋漏水！！", "学校" * 300]
@@ -35,3 +40,50 @@ def test_tfidf_rows_are_unit_length_and_count_repeats_sublinearly() -> None:
     assert not rows[1].any() and not rows[2].any()  # nothing known: all zero, not NaN
     once = features.transform(["路灯坏了"]).toarray()[0]
     assert np.array_equal(rows[0] > 0, once > 0)  # the same n-grams, weighted otherwise
+
+
+def test_two_different_trigrams_can_share_a_key() -> None:
+    # The hash wraps at 2**64: (a, b, c) and (a - 1, b + 870, c - 189225) collide whenever
+    # all six are code points (a short vector of the lattice a*P**2 + b*P + c = 0 mod 2**64).
+    one, other = "小区\U0002e400", "導嚠×"
+    assert one != other
+    assert ngram_keys(one, 3)[-1] == ngram_keys(other, 3)[-1]
+
+
+def _real_texts(count: int) -> list[str]:
+    with (StackSettings().data_dir / "train.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))[:count]
+    # scikit-learn's char analyzer folds runs of white space into one; folded first here, so
+    # both see the same characters.
+    return [_RUNS_OF_SPACE.sub(" ", f"{row['subject']} {row['body']}") for row in rows]
+
+
+_RUNS_OF_SPACE = re.compile(r"\s\s+")
+
+
+def test_the_hashed_tfidf_is_scikit_learns_up_to_key_collisions() -> None:
+    """Same vocabulary, same IDF and same row weights as TfidfVectorizer on citizens' texts.
+
+    Every n-gram scikit-learn keeps becomes one key here; two different n-grams sharing a
+    key would merge two of its columns into one, and the test counts them (none on this
+    sample). Weights agree to float32 precision.
+    """
+    texts = _real_texts(1250)
+    fit, probe = texts[:1000], texts[1000:]
+    reference = TfidfVectorizer(
+        analyzer="char", ngram_range=(1, 4), min_df=2, sublinear_tf=True, lowercase=False
+    ).fit(fit)
+    ours = NgramTfidf.fit(fit, longest=4, min_df=2)
+
+    names = reference.get_feature_names_out()
+    keys = np.array([ngram_keys(name, len(name))[-1] for name in names], dtype=np.uint64)
+    shared_keys = len(keys) - len(np.unique(keys))
+    assert shared_keys == 0, f"{shared_keys} of {len(keys)} n-grams share a key"
+    assert ours.size == len(names)
+    column = np.searchsorted(ours.vocabulary, keys)
+    assert np.array_equal(ours.vocabulary[column], keys)
+    assert np.allclose(ours.idf[column], reference.idf_, rtol=1e-6)
+
+    expected = reference.transform(probe).toarray()
+    got = ours.transform(probe).toarray()[:, column]
+    assert np.abs(got - expected).max() < 1e-6

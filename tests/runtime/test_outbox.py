@@ -5,15 +5,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from kafka.errors import (
+from aiokafka.errors import (
     KafkaTimeoutError,
     MessageSizeTooLargeError,
     NotLeaderForPartitionError,
     TopicAuthorizationFailedError,
 )
-from sqlalchemy import select
+from kafka import KafkaConsumer, TopicPartition
+from sqlalchemy import event, select
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from feedbackloop.devstack.kafka import LocalKafka
 from feedbackloop.events.topics import DEAD_LETTER, FEEDBACK_RECEIVED
 from feedbackloop.runtime.outbox import (
     REFUSED_PREFIX,
@@ -21,7 +23,9 @@ from feedbackloop.runtime.outbox import (
     OutboxRelay,
     refused_for_good,
 )
+from feedbackloop.runtime.outbox_refusals import MAX_RECORD_BYTES
 from feedbackloop.runtime.sql import create_store
+from feedbackloop.runtime.topics import create_topics
 from tests.integration.conftest import wait_for
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
@@ -50,6 +54,7 @@ def add(
     sent: datetime | None,
     topic: str = FEEDBACK_RECEIVED,
     event_id: str | None = None,
+    payload: bytes = b"{}",
 ) -> str:
     event_id = event_id or str(uuid.uuid4())
     with sessions.begin() as session:
@@ -58,12 +63,18 @@ def add(
                 event_id=event_id,
                 topic=topic,
                 key="t",
-                payload=b"{}",
+                payload=payload,
                 created_at=NOW,
                 sent_at=sent,
             )
         )
     return event_id
+
+
+def unsent(sessions: sessionmaker[Session]) -> set[str]:
+    with sessions() as session:
+        query = select(Outbox.event_id).where(Outbox.sent_at.is_(None))
+        return set(session.execute(query).scalars())
 
 
 def event_ids(sessions: sessionmaker[Session]) -> set[str]:
@@ -138,3 +149,72 @@ def test_only_errors_about_the_record_itself_dead_letter_it(
     error: Exception | None, for_good: bool
 ) -> None:
     assert refused_for_good(error) is for_good
+
+
+def test_rows_no_broker_could_take_are_dead_lettered_without_one(tmp_path: Path) -> None:
+    sessions = create_store(f"sqlite:///{tmp_path / 'outbox.db'}", Base.metadata)
+    bad_name = add(sessions, sent=None, topic="no such topic!")
+    huge = add(sessions, sent=None, payload=b"x" * (MAX_RECORD_BYTES + 1))
+    running = relay(sessions, idle_seconds=0.05)
+    running.start()
+    letters = {REFUSED_PREFIX + bad_name, REFUSED_PREFIX + huge}
+    try:
+        # The refused rows are done; their letters wait for a broker like any event.
+        wait_for(lambda: unsent(sessions) == letters, timeout=20, what="the dead letters")
+    finally:
+        running.stop()
+    assert running.dead_lettered == 2 and running.published == 0
+
+
+def end_offsets(bootstrap: str, topic: str) -> int:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return sum(consumer.end_offsets(partitions).values())
+    finally:
+        consumer.close()
+
+
+@pytest.mark.integration
+def test_a_backlog_is_published_in_batches_each_marked_sent_in_one_update(
+    kafka: LocalKafka, tmp_path: Path
+) -> None:
+    topic = f"test.relay.{uuid.uuid4().hex[:8]}"
+    create_topics(kafka.bootstrap, [topic], partitions=3)
+    sessions = create_store(f"sqlite:///{tmp_path / 'outbox.db'}", Base.metadata)
+    rows = 1234
+    with sessions.begin() as session:
+        session.add_all(
+            Outbox(
+                event_id=str(uuid.uuid4()),
+                topic=topic,
+                key=f"ticket-{n % 50}",
+                payload=b'{"n": %d}' % n,
+                created_at=NOW,
+            )
+            for n in range(rows)
+        )
+    updates: list[str] = []
+
+    def count_update(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.startswith("UPDATE outbox SET sent_at"):
+            updates.append(statement)
+
+    engine = sessions.kw["bind"]
+    event.listen(engine, "before_cursor_execute", count_update)
+    running = OutboxRelay(
+        sessions=sessions,
+        table=Outbox,
+        bootstrap=kafka.bootstrap,
+        client_id="test-relay",
+        batch_size=500,
+    )
+    running.start()
+    try:
+        wait_for(lambda: not unsent(sessions), timeout=60, what="the backlog to be sent")
+    finally:
+        running.stop()
+        event.remove(engine, "before_cursor_execute", count_update)
+    assert running.published == rows
+    assert len(updates) == -(-rows // 500)  # one UPDATE per batch of rows, not per row
+    assert end_offsets(kafka.bootstrap, topic) == rows

@@ -40,7 +40,7 @@ from services.intake.transcripts import HotlineCall, narrative, title
 JSONL_TYPES = {"application/x-ndjson", "application/jsonl", "application/json-lines", "text/plain"}
 #: Lines stored per transaction: large enough to be quick, small enough that a WeChat message
 #: waiting for the store waits for one chunk, not for a batch.
-CHUNK = 25
+CHUNK = 100
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="feedbackloop-hotline"'}
 NO_CREDENTIAL = (
     "话务系统凭证缺失、无效或已停用：请在 Authorization 头中以 Bearer 方式提供本话务系统的凭证"
@@ -90,7 +90,7 @@ class CallCentreRoute(APIRoute):
         return guarded
 
 
-def call_centre(request: Request) -> Holder:
+async def call_centre(request: Request) -> Holder:
     """The call centre `CallCentreRoute` authenticated."""
     centre: Holder = request.state.call_centre
     return centre

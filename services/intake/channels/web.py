@@ -7,7 +7,7 @@ from fastapi import APIRouter, Header, Request, status
 from feedbackloop.events import Channel
 from services.intake import service
 from services.intake.deps import IntakeDep
-from services.intake.flows import accept_item
+from services.intake.flows import accept_item_async
 from services.intake.schemas import FeedbackAccepted, FeedbackIn
 
 router = APIRouter(tags=["web"])
@@ -29,7 +29,7 @@ def accepted_message(ticket_no: str) -> str:
         429: {"description": "Too many items from this source; see Retry-After"},
     },
 )
-def post_feedback(
+async def post_feedback(
     body: FeedbackIn,
     request: Request,
     intake: IntakeDep,
@@ -47,7 +47,7 @@ def post_feedback(
         callback_consent=body.callback_consent,
     )
     client_ip = request.client.host if request.client else None
-    accepted = accept_item(
+    accepted = await accept_item_async(
         intake=intake,
         item=item,
         limit_keys=(

@@ -1,0 +1,98 @@
+"""The signals worker: a faust app run by faust's own Worker.
+
+Its web server (faust's, on loopback) answers /healthz and /metrics; faust starts it only once
+the table is recovered from its changelog, so a healthy worker counts from the right state.
+"""
+
+import importlib.util
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from services.signals.agents import Rules, SignalMetrics, register
+from services.signals.config import Settings
+from services.signals.tables import bursts_table
+from services.signals.topics import hotspots_topic, routed_topic, sightings_topic
+
+log = logging.getLogger(__name__)
+
+
+def _store() -> str:
+    """RocksDB keeps a table on disk between starts, if a binding is installed (faust takes
+    either); memory reads the table back from its changelog at every start."""
+    if any(importlib.util.find_spec(name) for name in ("rocksdict", "rocksdb")):
+        return "rocksdb://"
+    return "memory://"
+
+
+def create_app(settings: Settings) -> faust.App:
+    """The faust app with its topics, table, agents and web pages."""
+    # Each worker its own folder (several may run on one machine, as in the fleet).
+    datadir = Path(tempfile.gettempdir()) / "feedbackloop-faust" / f"signals-{settings.port}"
+    datadir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        settings.app_id,
+        broker="kafka://" + settings.kafka_bootstrap.replace(",", ";"),
+        processing_guarantee=settings.processing_guarantee,
+        store=_store(),
+        datadir=str(datadir),
+        autodiscover=False,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=1,
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        # A worker that dies hands its partitions on after this long, not faust's minute.
+        broker_session_timeout=15.0,
+        broker_heartbeat_interval=3.0,
+        web_enabled=True,
+        web_bind=settings.host,
+        web_host=settings.host,
+        web_port=settings.port,
+        web_in_thread=False,
+    )
+    metrics = SignalMetrics()
+    bursts = bursts_table(app, partitions=settings.topic_partitions)
+    register(
+        app,
+        routed=routed_topic(app),
+        sightings=sightings_topic(app, partitions=settings.topic_partitions),
+        hotspots=hotspots_topic(app),
+        bursts=bursts,
+        rules=Rules(
+            items=settings.hotspot_items, window_seconds=settings.hotspot_window_hours * 3600
+        ),
+        metrics=metrics,
+    )
+
+    @app.page("/healthz")
+    async def healthz(self: Any, _request: Any) -> Any:
+        assigned = app.consumer.assignment() if app.consumer else set()
+        return self.json(
+            {
+                "status": "ok",
+                "rebalancing": bool(app.rebalancing),
+                "partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in assigned),
+                "places": len(bursts),
+                "processing_guarantee": settings.processing_guarantee,
+            }
+        )
+
+    @app.page("/metrics")
+    async def metrics_page(self: Any, _request: Any) -> Any:
+        # In the headers: aiohttp refuses a charset in its content_type argument.
+        return self.bytes(
+            generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    return app
+
+
+def run(settings: Settings) -> None:
+    """Run the worker until SIGTERM or SIGINT (faust's Worker handles both)."""
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel="warning", redirect_stdouts=False)
+    worker.execute_from_commandline()

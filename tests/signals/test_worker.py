@@ -1,0 +1,106 @@
+"""The signals worker on the real broker, run by faust's Worker as `feedbackloop serve signals`:
+its table survives a SIGKILL (read back from the changelog), and an alert goes out once."""
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from kafka import KafkaProducer
+
+from feedbackloop.devstack.kafka import LocalKafka
+from feedbackloop.devstack.processes import ServiceProcess
+from feedbackloop.events import Envelope, FeedbackRouted, encode, new_event
+from feedbackloop.events.topics import FEEDBACK_HOTSPOTS, FEEDBACK_ROUTED
+from tests import factories
+from tests.integration.conftest import PARTITIONS, find_events, free_port, metric, wait_for
+from tests.signals.alerts import alerts_sent, burst_tickets
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+
+def routed_about(place: str, n: int, at: datetime) -> Envelope[FeedbackRouted]:
+    """A routed item of category 城乡建设 naming a place."""
+    item = factories.received(
+        f"{place}{n}号楼门口的路灯坏了好几天了",
+        ticket_no=f"9{uuid.uuid4().int % 10**12:012d}",
+        received_at=at,
+    )
+    event = factories.routed(item)
+    data = event.data.model_copy(update={"category": "城乡建设"})
+    return new_event(data=data, source="/router", subject=event.subject, event_id=event.id)
+
+
+@pytest.fixture
+def worker(kafka: LocalKafka, tmp_path: Path) -> Iterator[ServiceProcess]:
+    """One signals worker in a consumer group of its own, on the shared broker."""
+    proc = ServiceProcess("signals", free_port(), tmp_path / "signals.log")
+    env = dict(os.environ)
+    env.update(
+        {
+            "FEEDBACKLOOP_KAFKA_BOOTSTRAP": kafka.bootstrap,
+            "FEEDBACKLOOP_TOPIC_PARTITIONS": str(PARTITIONS),
+            "FEEDBACKLOOP_SIGNALS_APP_ID": f"signals-test-{uuid.uuid4().hex[:8]}",
+            "FEEDBACKLOOP_SIGNALS_PORT": str(proc.port),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    proc.env = env  # type: ignore[attr-defined]
+    proc.start(env)
+    yield proc
+    proc.stop()
+
+
+def _counting(proc: ServiceProcess) -> bool:
+    """Healthy, and holding the sightings' partitions (the table is recovered by then)."""
+    try:
+        health = httpx.get(f"{proc.url}/healthz", timeout=2).json()
+    except (httpx.HTTPError, ValueError):
+        return False
+    owned = [p for p in health["partitions"] if p.split(":")[0].endswith("-sightings")]
+    return len(owned) == PARTITIONS and not health["rebalancing"]
+
+
+def test_a_burst_counts_on_across_a_kill_and_alerts_once(
+    kafka: LocalKafka, worker: ServiceProcess
+) -> None:
+    wait_for(lambda: _counting(worker), timeout=120, what="the worker to own its partitions")
+    place = f"试验{uuid.uuid4().hex[:6]}小区"
+    now = datetime.now(UTC)
+    items = [routed_about(place, n, now + timedelta(minutes=n)) for n in range(6)]
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all")
+
+    def send(events: list[Envelope[FeedbackRouted]]) -> None:
+        for event in events:
+            producer.send(FEEDBACK_ROUTED, key=event.subject.encode(), value=encode(event))
+        producer.flush()
+
+    def counted() -> float:
+        return metric(worker.url, "feedbackloop_signals_counted_total", {})
+
+    send(items[:4])
+    wait_for(lambda: counted() == 4, timeout=60, what="four items counted")
+    worker.stop(kill=True)
+    worker.start(worker.env)  # type: ignore[attr-defined]
+    wait_for(lambda: _counting(worker), timeout=120, what="the restarted worker to own them")
+    send(items[4:5])
+    keep = place.__eq__
+    wait_for(lambda: alerts_sent(kafka.bootstrap, keep=keep)[0], timeout=60, what="an alert")
+    # One more item of the same burst: counted (the changelog has it), and no second alert.
+    send(items[5:])
+    app_id = worker.env["FEEDBACKLOOP_SIGNALS_APP_ID"]  # type: ignore[attr-defined]
+    six = [e.data.feedback.ticket_no for e in items]
+    wait_for(
+        lambda: burst_tickets(kafka.bootstrap, app_id, f"城乡建设|{place}") == six,
+        timeout=60,
+        what="the six items in the table's changelog",
+    )
+    alerts, repeats = alerts_sent(kafka.bootstrap, keep=keep)
+    assert alerts == {(place, "城乡建设"): 1}
+    assert repeats == 0  # nothing crashed after the alert: it was sent once
+    (alert,) = find_events(kafka.bootstrap, FEEDBACK_HOTSPOTS, lambda e: e.data.place == place)
+    assert alert.data.ticket_nos == six[:5]
+    producer.close()
