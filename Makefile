@@ -55,10 +55,26 @@ integration: deps
 test: deps lint
 	$(BIN)/pytest
 
+# Item counts of `make bench`, each a variable (`make bench BENCH_PG_ITEMS=66000`). The
+# 66,000-item day is most of a run at today's speeds (about 25 minutes on 2 cores), so the
+# PostgreSQL day is a tenth of a day until the loop is faster. Each benchmark also has a
+# --quick trial (`python -m bench.e2e --quick`) whose results stay out of docs/benchmarks.md.
+BENCH_DAY_ITEMS ?= 66000
+BENCH_PG_ITEMS ?= 6600
+BENCH_RATE ?= 500
+BENCH_RATE_SECONDS ?= 60
+BENCH_INTAKE_ITEMS ?= 5000
+BENCH_HOTLINE_CALLS ?= 20000
+BENCH_CONSUMER_ITEMS ?= 5000
+BENCH_ROUTER_ITEMS ?= 30000
+
 bench: deps
-	$(BIN)/python -m bench.intake
-	$(BIN)/python -m bench.router
-	$(BIN)/python -m bench.e2e
+	$(BIN)/python -m bench.intake --items $(BENCH_INTAKE_ITEMS) --calls $(BENCH_HOTLINE_CALLS)
+	$(BIN)/python -m bench.router --items $(BENCH_ROUTER_ITEMS)
+	$(BIN)/python -m bench.consumers --items $(BENCH_CONSUMER_ITEMS)
+	$(BIN)/python -m bench.e2e --rate $(BENCH_RATE) --duration $(BENCH_RATE_SECONDS)
+	$(BIN)/python -m bench.e2e --items $(BENCH_DAY_ITEMS)
+	$(BIN)/python -m bench.e2e --items $(BENCH_PG_ITEMS) --postgres
 	$(BIN)/python -m bench.report
 
 clean:

@@ -5,24 +5,23 @@ Starts its own broker (6 partitions) and the four services (SQLite stores, or Po
 with --postgres), replays `feedbackloop simulate`'s plan through intake's real channels as
 fast as they take it, and waits until every accepted item has a routing decision on
 `feedback.routed`, a ticket row in followup, and is counted by metrics. Then it runs
-Kafka's own ProducerPerformance tool against the same broker.
+Kafka's own ProducerPerformance tool against the same broker. With --rate, it offers items
+at a steady rate instead (bench/steady.py). With --profile DIR, py-spy records every service
+while the day runs (bench/profile.py).
 
-    .venv/bin/python -m bench.e2e [--items 66000] [--routers 1] [--postgres]
+    .venv/bin/python -m bench.e2e [--items 66000] [--routers 1] [--postgres] [--quick]
+    .venv/bin/python -m bench.e2e --rate 500 [--duration 60]
 """
 
 import argparse
 import asyncio
-import json
-import os
+import contextlib
 import re
-import shutil
 import statistics
 import subprocess
 import tempfile
-import threading
 import time
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -30,24 +29,19 @@ from kafka import KafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
-from bench.intake import RESULTS
-from bench.machine import describe
+from bench.profile import Profiler
+from bench.stack import PARTITIONS, percentile, pipeline, write_result
+from bench.steady import run_steady
 from feedbackloop.cli.simulate import DEV_WECHAT_TOKEN
 from feedbackloop.devstack.config import StackSettings
-from feedbackloop.devstack.fleet import Fleet, free_port
 from feedbackloop.devstack.kafka import LocalKafka
-from feedbackloop.devstack.postgres import LocalPostgres
 from feedbackloop.events import FeedbackRouted, decode
-from feedbackloop.events.topics import CORE_TOPICS, FEEDBACK_ROUTED
+from feedbackloop.events.topics import FEEDBACK_ROUTED
 from feedbackloop.runtime.sql import create_store, engine_of
 from feedbackloop.runtime.topics import create_topics
 from feedbackloop.simulate.driver import replay
 from feedbackloop.simulate.plan import plan_day
 from services.followup.models import Ticket
-from services.intake.credentials import Kind, create_credential
-from services.intake.database import create_store as intake_store
-
-PARTITIONS = 6
 
 
 def routing_latencies(bootstrap: str, items: int, timeout: float) -> list[float]:
@@ -109,15 +103,24 @@ def wait_counted(metrics_url: str, items: int, timeout: float) -> None:
     raise RuntimeError(f"metrics did not count {items} items in {timeout} s")
 
 
-def producer_performance(broker: LocalKafka, *, records: int, size: int) -> dict[str, float]:
+def producer_performance(kafka: LocalKafka, *, records: int, size: int) -> dict[str, float]:
     """Kafka's own ProducerPerformance (acks=all) against the broker: records/s and MB/s."""
-    create_topics(broker.bootstrap, ["bench.producer-perf"], partitions=PARTITIONS)
-    command = [
-        "java", "-Xmx512m", "-cp", broker.classpath(), "org.apache.kafka.tools.ProducerPerformance",
-        "--topic", "bench.producer-perf", "--num-records", str(records),
-        "--record-size", str(size), "--throughput", "-1",
-        "--producer-props", f"bootstrap.servers={broker.bootstrap}", "acks=all",
-    ]  # fmt: skip
+    create_topics(kafka.bootstrap, ["bench.producer-perf"], partitions=PARTITIONS)
+    tool = [
+        "java",
+        "-Xmx512m",
+        "-cp",
+        kafka.classpath(),
+        "org.apache.kafka.tools.ProducerPerformance",
+    ]
+    options = {
+        "--topic": "bench.producer-perf",
+        "--num-records": str(records),
+        "--record-size": str(size),
+        "--throughput": "-1",
+    }
+    props = ["--producer-props", f"bootstrap.servers={kafka.bootstrap}", "acks=all"]
+    command = [*tool, *(part for pair in options.items() for part in pair), *props]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     summary = done.stdout.strip().splitlines()[-1]
     found = re.search(r"([\d.]+) records/sec \(([\d.]+) MB/sec\)", summary)
@@ -126,94 +129,35 @@ def producer_performance(broker: LocalKafka, *, records: int, size: int) -> dict
     return {"records_per_second": float(found.group(1)), "mb_per_second": float(found.group(2))}
 
 
-class PeakMemory:
-    """Samples each replica's RSS every second and keeps the peak."""
-
-    def __init__(self, fleet: Fleet) -> None:
-        self._fleet, self.peak = fleet, Counter[str]()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(1.0):
-            for name, usage in self._fleet.usage().items():
-                self.peak[name] = max(self.peak[name], usage.rss_mib)
-
-    def __enter__(self) -> "PeakMemory":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def run(args: argparse.Namespace, state: Path) -> dict[str, object]:
     settings = StackSettings()
-    broker = LocalKafka(home=state / "kafka", pom=settings.kafka_pom, port=free_port(),
-                        controller_port=free_port(), heap="1g")  # fmt: skip
-    # Its own temporary folder: the server runs as `postgres`, which cannot enter `state`.
-    postgres = (
-        LocalPostgres(home=Path(tempfile.mkdtemp(prefix="bench-pg-")), port=free_port())
-        if args.postgres
-        else None
-    )
-    broker.start(timeout=120)
-    if postgres is not None:
-        postgres.start(timeout=60)
-    fleet: Fleet | None = None
-    try:
-        create_topics(broker.bootstrap, list(CORE_TOPICS), partitions=PARTITIONS)
-        env = dict(os.environ)
-        env.update(
-            {
-                "FEEDBACKLOOP_KAFKA_BOOTSTRAP": broker.bootstrap,
-                "FEEDBACKLOOP_TOPIC_PARTITIONS": str(PARTITIONS),
-                "FEEDBACKLOOP_ROUTER_MODEL_DIR": str(settings.router_model_dir.resolve()),
-                "FEEDBACKLOOP_INTAKE_RATE_LIMIT_PER_MINUTE": "100000000",
-                "FEEDBACKLOOP_LOG_LEVEL": "WARNING",
-            }
-        )
-        for service in ("intake", "router", "followup"):
-            url = (
-                postgres.create_database(f"bench_{service}")
-                if postgres is not None
-                else f"sqlite:///{state / f'{service}.db'}"
-            )
-            env[f"FEEDBACKLOOP_{service.upper()}_DATABASE_URL"] = url
-        counts = {"intake": 1, "router": args.routers, "followup": 1, "metrics": 1}
-        fleet = Fleet(env=env, logs=state / "logs", counts=counts)
-        fleet.start()
-        # The call centre posting the day's calls, as a deployment would register it.
-        with intake_store(env["FEEDBACKLOOP_INTAKE_DATABASE_URL"]).begin() as session:
-            hotline_token = create_credential(
-                session=session, kind=Kind.HOTLINE, name="bench call centre", now=datetime.now(UTC)
-            )
-        planned = plan_day(items=args.items, seed=args.seed, data_dir=settings.data_dir)
-        before = fleet.usage()
-        with PeakMemory(fleet) as memory:
+    planned = plan_day(items=args.items, seed=args.seed, data_dir=settings.data_dir)
+    with pipeline(state, settings, postgres=args.postgres, routers=args.routers) as stack:
+        measured = stack.measured()
+        profiler: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+        if args.profile:
+            profiler = Profiler(stack.fleet, args.profile, gil=not args.profile_waits)
+        with measured.stretch(), profiler:
             started = time.perf_counter()
             outcomes = asyncio.run(
-                replay(planned, intake_url=fleet.url("intake"), wechat_token=DEV_WECHAT_TOKEN,
-                       speed=None, concurrency=args.concurrency, give_up=600,
-                       hotline_token=hotline_token)
-            )  # fmt: skip
+                replay(
+                    planned,
+                    intake_url=stack.fleet.url("intake"),
+                    wechat_token=DEV_WECHAT_TOKEN,
+                    speed=None,
+                    concurrency=args.concurrency,
+                    give_up=600,
+                    hotline_token=stack.hotline_token,
+                )
+            )
             accepted_seconds = time.perf_counter() - started
             accepted = sum(o.status == "accepted" for o in outcomes)
-            latencies = routing_latencies(broker.bootstrap, accepted, timeout=1800)
+            latencies = routing_latencies(stack.kafka.bootstrap, accepted, timeout=1800)
             routed_seconds = time.perf_counter() - started
-            wait_tickets(env["FEEDBACKLOOP_FOLLOWUP_DATABASE_URL"], accepted, timeout=1800)
-            wait_counted(fleet.url("metrics"), accepted, timeout=1800)
+            wait_tickets(stack.env["FEEDBACKLOOP_FOLLOWUP_DATABASE_URL"], accepted, timeout=1800)
+            wait_counted(stack.fleet.url("metrics"), accepted, timeout=1800)
             seconds = time.perf_counter() - started
-        after = fleet.usage()
-        raw = producer_performance(broker, records=args.perf_records, size=args.record_size)
-    finally:
-        if fleet is not None:
-            fleet.stop()
-        broker.stop()
-        if postgres is not None:
-            postgres.stop()
-            shutil.rmtree(postgres.home, ignore_errors=True)
+        raw = producer_performance(stack.kafka, records=args.perf_records, size=args.record_size)
     rate = accepted / seconds
     return {
         "benchmark": "e2e" + ("-postgresql" if args.postgres else ""),
@@ -231,14 +175,10 @@ def run(args: argparse.Namespace, state: Path) -> dict[str, object]:
         "end_to_end_seconds": round(seconds, 1),
         "items_per_second": round(rate, 1),
         "intake_to_queue_p50_seconds": round(statistics.median(latencies), 3),
-        "intake_to_queue_p99_seconds": round(latencies[int(len(latencies) * 0.99) - 1], 3),
-        "cpu_seconds": {
-            k: round(after[k].cpu_seconds - before[k].cpu_seconds, 1) for k in sorted(after)
-        },
-        "peak_rss_mib": {k: round(v) for k, v in sorted(memory.peak.items())},
+        "intake_to_queue_p99_seconds": round(percentile(latencies, 0.99), 3),
+        **measured.figures(accepted),
         "kafka_producer_performance": {"record_size": args.record_size, **raw},
-        "ratio_to_raw_produce_rate": round(rate / raw["records_per_second"], 4),
-        "machine": describe(),
+        "ratio_to_raw_produce_rate": round(rate / raw["records_per_second"], 5),
     }
 
 
@@ -251,14 +191,19 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true", help="PostgreSQL stores")
     parser.add_argument("--perf-records", type=int, default=500_000)
     parser.add_argument("--record-size", type=int, default=1024)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
-        report = run(args, Path(tmp))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{report['benchmark']}.json").write_text(
-        json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    parser.add_argument("--profile", type=Path, help="py-spy every service into this folder")
+    parser.add_argument(
+        "--profile-waits", action="store_true", help="profile every busy thread, not the GIL's"
     )
-    print(json.dumps(report, indent=2, ensure_ascii=False))
+    parser.add_argument("--rate", type=float, help="offer items at this steady rate (items/s)")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds, with --rate")
+    parser.add_argument("--quick", action="store_true", help="a short trial of the harness")
+    args = parser.parse_args()
+    if args.quick:
+        args.items, args.perf_records, args.duration = 2000, 50_000, 10.0
+    with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
+        report = run_steady(args, Path(tmp)) if args.rate else run(args, Path(tmp))
+    write_result(report, quick=args.quick)
 
 
 if __name__ == "__main__":

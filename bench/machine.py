@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 def describe() -> dict[str, object]:
-    """CPU model, logical cores and memory of this machine."""
+    """CPU model, logical cores, memory and current load of this machine."""
     cpu = platform.processor() or "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -27,4 +27,7 @@ def describe() -> dict[str, object]:
         "cores": os.cpu_count(),
         "memory_gib": memory_gib,
         "python": platform.python_version(),
+        # Runnable processes when the benchmark ended: above the core count, something else
+        # was competing for the CPU and the figures are lower than the machine can do.
+        "load_average_1m": round(os.getloadavg()[0], 1),
     }

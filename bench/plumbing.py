@@ -40,9 +40,11 @@ async def forward(bootstrap: str) -> None:
     publisher = KafkaPublisher(bootstrap=bootstrap, client_id=GROUP)
     await publisher.start()
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=GROUP, enable_auto_commit=False,
+        bootstrap_servers=bootstrap,
+        group_id=GROUP,
+        enable_auto_commit=False,
         auto_offset_reset="earliest",
-    )  # fmt: skip
+    )
     loop = BatchLoop(
         consumer=consumer, publisher=publisher, handlers={FEEDBACK_RECEIVED: Forward()}
     )

@@ -11,7 +11,6 @@ Separately, times the category model in this process, one text at a time and in 
 
 import argparse
 import csv
-import json
 import os
 import statistics
 import subprocess
@@ -25,9 +24,9 @@ from pathlib import Path
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
-from bench.intake import RESULTS, free_port
-from bench.machine import describe
+from bench.stack import write_result
 from feedbackloop.devstack.config import StackSettings
+from feedbackloop.devstack.fleet import free_port
 from feedbackloop.devstack.kafka import LocalKafka
 from feedbackloop.devstack.processes import ServiceProcess
 from feedbackloop.events import Channel, FeedbackReceived, encode, new_event
@@ -169,10 +168,8 @@ def route_backlog(
                 proc.wait_healthy(deadline=time.monotonic() + 120)
             if not procs:
                 with (state / "plumbing.log").open("wb") as log:
-                    plumbing = subprocess.Popen(
-                        [sys.executable, "-m", "bench.plumbing", broker.bootstrap],
-                        stdout=log, stderr=subprocess.STDOUT,
-                    )  # fmt: skip
+                    command = [sys.executable, "-m", "bench.plumbing", broker.bootstrap]
+                    plumbing = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
                 wait_started(broker.bootstrap, timeout=120)
             # Timed from when all are up: a group that is still rebalancing would count
             # start-up, not routing.
@@ -211,7 +208,10 @@ def wait_started(bootstrap: str, *, timeout: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=30_000)
+    parser.add_argument("--quick", action="store_true", help="a short trial: 3000 items")
     args = parser.parse_args()
+    if args.quick:
+        args.items = 3000
     settings = StackSettings()
     rows = raw_texts(settings.data_dir)
     model_dir = settings.router_model_dir.resolve()
@@ -231,11 +231,8 @@ def main() -> None:
         # routing at all (bench/plumbing.py): the most one process of this shape can do here.
         "plumbing_only_items_per_second": round(floor, 1),
         **result,
-        "machine": describe(),
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "router.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(json.dumps(report, indent=2, ensure_ascii=False))
+    write_result(report, quick=args.quick)
 
 
 if __name__ == "__main__":
