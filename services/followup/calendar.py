@@ -32,13 +32,19 @@ class WorkingCalendar:
     #: Overrides for years the calendar package does not know: date -> worked or not.
     overrides: dict[date, bool] = field(default_factory=dict)
     fallback_days: int = 0
+    #: The package's answers: each deadline walks the same few weeks, and its lookup is costly.
+    _known: dict[date, bool] = field(default_factory=dict, repr=False, compare=False)
 
     def is_workday(self, day: date) -> bool:
         """True on a PRC working day."""
         if day in self.overrides:
             return self.overrides[day]
+        known = self._known.get(day)
+        if known is not None:
+            return known
         try:
-            return bool(chinese_calendar.is_workday(day))
+            known = self._known[day] = bool(chinese_calendar.is_workday(day))
+            return known
         except NotImplementedError:
             self.fallback_days += 1
             if self.fallback_days == 1:

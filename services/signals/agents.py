@@ -23,7 +23,6 @@ from feedbackloop.events import (
     new_event,
 )
 from feedbackloop.events.envelope import Envelope
-from services.router.rules import text_of
 from services.signals.bursts import Hotspot, count, empty_burst, is_stale
 from services.signals.places import place_of
 from services.signals.records import Burst, Sighting
@@ -81,7 +80,9 @@ def sighting_of(raw: bytes | None) -> Sighting | None:
         return None  # the router dead-letters its own bad input; nothing to count
     if not routed.category:
         return None
-    place = place_of(text_of(routed.feedback))
+    # Title and text, as the router reads them (services never import each other).
+    item = routed.feedback
+    place = place_of(f"{item.title or ''}\n{item.text}")
     if place is None:
         return None
     return Sighting(
