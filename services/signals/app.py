@@ -4,15 +4,19 @@ Its web server (faust's, on loopback) answers /healthz and /metrics; faust start
 the table is recovered from its changelog, so a healthy worker counts from the right state.
 """
 
+import asyncio
 import importlib.util
 import logging
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from feedbackloop.events.topics import FEEDBACK_HOTSPOTS, FEEDBACK_ROUTED
+from feedbackloop.runtime.topics import ensure_topics
 from services.signals.agents import Rules, SignalMetrics, register
 from services.signals.config import Settings
 from services.signals.tables import bursts_table
@@ -91,8 +95,32 @@ def create_app(settings: Settings) -> faust.App:
     return app
 
 
+def create_topics(settings: Settings) -> None:
+    """Make the topics the agents subscribe to, waiting for the broker.
+
+    faust would make its through topic itself, but a consumer that subscribes before a topic
+    exists ignores it until its next metadata refresh (minutes): the sightings would wait
+    unread. The changelog is left to faust, which gives it its compaction settings.
+    """
+    names = [FEEDBACK_ROUTED, FEEDBACK_HOTSPOTS, f"{settings.app_id}-sightings"]
+    pause = 0.5
+    while True:
+        try:
+            asyncio.run(
+                ensure_topics(settings.kafka_bootstrap, names, partitions=settings.topic_partitions)
+            )
+            return
+        except Exception as exc:  # the broker is not there yet: keep trying
+            log.warning(
+                "signals waiting for Kafka at %s: %s", settings.kafka_bootstrap, type(exc).__name__
+            )
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
+
+
 def run(settings: Settings) -> None:
     """Run the worker until SIGTERM or SIGINT (faust's Worker handles both)."""
+    create_topics(settings)
     app = create_app(settings)
     worker = faust.Worker(app, loglevel="warning", redirect_stdouts=False)
     worker.execute_from_commandline()

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from kafka import KafkaProducer
 
+from feedbackloop.devstack.config import StackSettings
 from feedbackloop.devstack.kafka import LocalKafka
 from feedbackloop.devstack.processes import ServiceProcess
 from feedbackloop.events import Envelope, FeedbackRouted, encode, new_event
@@ -34,9 +35,24 @@ def routed_about(place: str, n: int, at: datetime) -> Envelope[FeedbackRouted]:
     return new_event(data=data, source="/router", subject=event.subject, event_id=event.id)
 
 
+@pytest.fixture(scope="module")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
+    """A broker of its own: the session's broker holds the whole suite's routed items, which
+    a worker in a new group would count through first."""
+    broker = LocalKafka(
+        home=tmp_path_factory.mktemp("signals") / "kafka",
+        pom=StackSettings().kafka_pom,
+        port=free_port(),
+        controller_port=free_port(),
+    )
+    broker.start(timeout=120)
+    yield broker
+    broker.stop()
+
+
 @pytest.fixture
 def worker(kafka: LocalKafka, tmp_path: Path) -> Iterator[ServiceProcess]:
-    """One signals worker in a consumer group of its own, on the shared broker."""
+    """One signals worker in a consumer group of its own, on a broker of its own."""
     proc = ServiceProcess("signals", free_port(), tmp_path / "signals.log")
     env = dict(os.environ)
     env.update(
