@@ -1,7 +1,7 @@
 """Creating the topics a service reads and writes (the brokers do not create them on use)."""
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin import NewTopic as AsyncNewTopic
@@ -29,20 +29,32 @@ def create_topics(
 
 
 async def ensure_topics(
-    bootstrap: str, names: Sequence[str], *, partitions: int, replication: int = 1
+    bootstrap: str,
+    names: Sequence[str],
+    *,
+    partitions: int,
+    replication: int = 1,
+    configs: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[str]:
     """`create_topics` on aiokafka's admin client, for services on the event loop.
 
     Asynchronous, so a service stopping while the broker is away is not held up by a thread
-    still trying to reach it.
+    still trying to reach it. `configs` gives topic settings by name (a changelog's
+    compaction, say); a topic that already exists keeps its own.
     """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap.split(","), request_timeout_ms=10000)
     try:
         await admin.start()
         missing = sorted(set(names) - set(await admin.list_topics()))
+        configs = configs or {}
         if missing:
             response = await admin.create_topics(
-                [AsyncNewTopic(n, partitions, replication) for n in missing]
+                [
+                    AsyncNewTopic(
+                        n, partitions, replication, topic_configs=dict(configs.get(n, {}))
+                    )
+                    for n in missing
+                ]
             )
             for topic, code, *_ in response.topic_errors:
                 # Another process may create them meanwhile.

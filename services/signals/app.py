@@ -19,7 +19,7 @@ from feedbackloop.events.topics import FEEDBACK_HOTSPOTS, FEEDBACK_ROUTED
 from feedbackloop.runtime.topics import ensure_topics
 from services.signals.agents import Rules, SignalMetrics, register
 from services.signals.config import Settings
-from services.signals.tables import bursts_table
+from services.signals.tables import BURSTS, bursts_table
 from services.signals.topics import hotspots_topic, routed_topic, sightings_topic
 
 log = logging.getLogger(__name__)
@@ -98,16 +98,25 @@ def create_app(settings: Settings) -> faust.App:
 def create_topics(settings: Settings) -> None:
     """Make the topics the agents subscribe to, waiting for the broker.
 
-    faust would make its through topic itself, but a consumer that subscribes before a topic
-    exists ignores it until its next metadata refresh (minutes): the sightings would wait
-    unread. The changelog is left to faust, which gives it its compaction settings.
+    faust would make its through topic and changelog itself, but a consumer that subscribes
+    before a topic exists ignores it until its next metadata refresh (minutes): the sightings
+    would wait unread, and with two workers starting at once the second saw the changelog with
+    no partitions and stopped (faust's PartitionsMismatch). The changelog gets the compaction
+    faust would give it.
     """
-    names = [FEEDBACK_ROUTED, FEEDBACK_HOTSPOTS, f"{settings.app_id}-sightings"]
+    changelog = f"{settings.app_id}-{BURSTS}-changelog"
+    names = [FEEDBACK_ROUTED, FEEDBACK_HOTSPOTS, f"{settings.app_id}-sightings", changelog]
+    configs = {changelog: {"cleanup.policy": "compact"}}
     pause = 0.5
     while True:
         try:
             asyncio.run(
-                ensure_topics(settings.kafka_bootstrap, names, partitions=settings.topic_partitions)
+                ensure_topics(
+                    settings.kafka_bootstrap,
+                    names,
+                    partitions=settings.topic_partitions,
+                    configs=configs,
+                )
             )
             return
         except Exception as exc:  # the broker is not there yet: keep trying

@@ -9,13 +9,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-from kafka import KafkaProducer
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.admin import ConfigResource, ConfigResourceType
 
 from feedbackloop.devstack.config import StackSettings
 from feedbackloop.devstack.kafka import LocalKafka
 from feedbackloop.devstack.processes import ServiceProcess
 from feedbackloop.events import Envelope, FeedbackRouted, encode, new_event
 from feedbackloop.events.topics import FEEDBACK_HOTSPOTS, FEEDBACK_ROUTED
+from services.signals.app import create_topics
+from services.signals.config import Settings
 from tests import factories
 from tests.integration.conftest import PARTITIONS, find_events, free_port, metric, wait_for
 from tests.signals.alerts import alerts_sent, burst_tickets
@@ -120,3 +123,23 @@ def test_a_burst_counts_on_across_a_kill_and_alerts_once(
     (alert,) = find_events(kafka.bootstrap, FEEDBACK_HOTSPOTS, lambda e: e.data.place == place)
     assert alert.data.ticket_nos == six[:5]
     producer.close()
+
+
+def test_the_changelog_exists_compacted_before_a_worker_starts(kafka: LocalKafka) -> None:
+    """Two workers starting at once: the second saw a changelog with no partitions and stopped
+    (faust's PartitionsMismatch), so the topics are made before faust runs."""
+    app_id = f"signals-test-{uuid.uuid4().hex[:8]}"
+    settings = Settings(kafka_bootstrap=kafka.bootstrap, topic_partitions=PARTITIONS, app_id=app_id)
+    create_topics(settings)
+    changelog = f"{app_id}-bursts-changelog"
+    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    try:
+        (described,) = admin.describe_topics([changelog])
+        assert len(described["partitions"]) == PARTITIONS
+        assert len(admin.describe_topics([f"{app_id}-sightings"])[0]["partitions"]) == PARTITIONS
+        described_configs = admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, changelog)]
+        )
+        assert described_configs["topic"][changelog]["cleanup.policy"]["value"] == "compact"
+    finally:
+        admin.close()
