@@ -1,5 +1,6 @@
-"""Scale-out: two routers, two followups and two signals workers in one consumer group each
-share the partitions.
+"""Scale-out: two replicas of every service. Those in a consumer group (router, followup's
+ticket opening and notifying, signals, intake's status read model) share the partitions;
+metrics replicas each fold the whole loop.
 
 Both replicas of each must do part of the work, and no item may be handled twice: one
 routing decision per item across the routers, one ticket opened per item across the
@@ -10,6 +11,7 @@ would send (one per place and category with enough items, as counted from feedba
 
 import asyncio
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +19,18 @@ import httpx
 import pytest
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
+from sqlalchemy import select
 
 from feedbackloop.devstack.config import StackSettings
 from feedbackloop.devstack.fleet import Fleet
 from feedbackloop.devstack.kafka import LocalKafka
 from feedbackloop.devstack.postgres import LocalPostgres
+from feedbackloop.runtime.sql import create_store, engine_of
 from feedbackloop.simulate.driver import replay
 from feedbackloop.simulate.plan import plan_day
 from services.intake.config import DEV_WECHAT_TOKEN
-from tests.integration.conftest import call_centre_token, fleet_env, free_port, wait_for
-from tests.integration.ledger import queued, ticket_rows
+from tests.integration.conftest import call_centre_token, fleet_env, free_port, metric, wait_for
+from tests.integration.ledger import queued, received_totals, ticket_rows
 from tests.integration.test_chaos import BURST_ITEMS, assign_triage
 from tests.signals.alerts import alerts_sent, bursts_on_record
 
@@ -69,51 +73,107 @@ def _holds_partitions(member: dict[str, Any]) -> bool:
     return any(topic["partitions"] for topic in assignment.get("assigned_partitions", []))
 
 
-def test_two_routers_and_two_followups_share_the_work_and_handle_each_item_once(
+GROUPS = (
+    "feedbackloop-router",
+    "feedbackloop-followup",
+    "feedbackloop-followup-notify",
+    "feedbackloop-signals",
+    "feedbackloop-intake-status",
+)
+
+
+def status_rows(database_url: str) -> set[str]:
+    """The ticket numbers intake's status read model holds."""
+    from services.intake.models import TicketStatus
+
+    sessions = create_store(database_url)
+    try:
+        with sessions() as session:
+            return set(session.execute(select(TicketStatus.ticket_no)).scalars())
+    finally:
+        engine_of(sessions).dispose()
+
+
+def consumed(url: str, consumer: str) -> float:
+    """Records one consumer of a process has read."""
+    return metric(url, "feedbackloop_consumer_records_total", {"consumer": consumer})
+
+
+async def replay_halves(planned: list[Any], intakes: list[str], hotline_token: str) -> list[Any]:
+    """Half the day through each intake replica, at once (as a load balancer would spread it)."""
+    halves = await asyncio.gather(
+        *(
+            replay(
+                planned[index :: len(intakes)],
+                intake_url=url,
+                wechat_token=DEV_WECHAT_TOKEN,
+                speed=None,
+                concurrency=8,
+                hotline_token=hotline_token,
+            )
+            for index, url in enumerate(intakes)
+        )
+    )
+    return [outcome for half in halves for outcome in half]
+
+
+def test_two_replicas_of_every_consumer_share_the_work_and_handle_each_item_once(
     broker: LocalKafka, postgres: LocalPostgres, router_model: None, tmp_path: Path
 ) -> None:
     env = fleet_env(broker.bootstrap, postgres, f"scale{free_port()}")
     # The day's real texts name few places five times; two items make a burst here.
     env["FEEDBACKLOOP_SIGNALS_HOTSPOT_ITEMS"] = str(BURST_ITEMS)
-    counts = {"intake": 1, "router": 2, "followup": 2, "metrics": 0, "signals": 2}
+    counts = {"intake": 2, "router": 2, "followup": 2, "metrics": 2, "signals": 2}
     fleet = Fleet(env=env, logs=tmp_path / "logs", counts=counts)
     fleet.start()
     try:
         # Healthy is not yet in the group: the load starts once both replicas of each hold
         # partitions (a fast burst would otherwise be done before the second one joins).
-        for group in ("feedbackloop-router", "feedbackloop-followup", "feedbackloop-signals"):
-            wait_for(lambda g=group: members_with_partitions(broker.bootstrap, g) == 2,
-                     timeout=120, what=f"two members of {group} with partitions")  # fmt: skip
+        for group in GROUPS:
+            wait_for(
+                partial(lambda g: members_with_partitions(broker.bootstrap, g) == 2, group),
+                timeout=120,
+                what=f"two members of {group} with partitions",
+            )
         planned = plan_day(items=ITEMS, seed=11, data_dir=StackSettings().data_dir)
-        outcomes = asyncio.run(
-            replay(planned, intake_url=fleet.url("intake"), wechat_token=DEV_WECHAT_TOKEN,
-                   speed=None, concurrency=16,
-                   hotline_token=call_centre_token(env["FEEDBACKLOOP_INTAKE_DATABASE_URL"]))
-        )  # fmt: skip
+        intakes = [fleet.url("intake", i) for i in range(2)]
+        token = call_centre_token(env["FEEDBACKLOOP_INTAKE_DATABASE_URL"])
+        outcomes = asyncio.run(replay_halves(planned, intakes, token))
         accepted = {o.ticket_no for o in outcomes if o.status == "accepted"}
         assert len(accepted) == ITEMS
 
         routers = [fleet.url("router", i) for i in range(2)]
         followups = [fleet.url("followup", i) for i in range(2)]
         store = env["FEEDBACKLOOP_FOLLOWUP_DATABASE_URL"]
-        wait_for(lambda: set(ticket_rows(store)) >= accepted, timeout=180,
-                 what="a ticket for every item")  # fmt: skip
+        wait_for(
+            lambda: set(ticket_rows(store)) >= accepted,
+            timeout=180,
+            what="a ticket for every item",
+        )
         assigned = assign_triage(routers[0])
-        wait_for(lambda: set(queued(broker.bootstrap)) >= accepted, timeout=180,
-                 what="every item on a department queue")  # fmt: skip
+        wait_for(
+            lambda: set(queued(broker.bootstrap)) >= accepted,
+            timeout=180,
+            what="every item on a department queue",
+        )
 
         # An operator's assignment is a second routing decision for a triaged ticket.
         wait_for(
-            lambda: sum(counter(u, "feedbackloop_followup_routings_applied") for u in followups)
-            >= ITEMS + assigned,
-            timeout=120, what="followup to apply the operators' assignments",
-        )  # fmt: skip
+            lambda: (
+                sum(counter(u, "feedbackloop_followup_routings_applied") for u in followups)
+                >= ITEMS + assigned
+            ),
+            timeout=120,
+            what="followup to apply the operators' assignments",
+        )
         routed = [counter(url, "feedbackloop_router_routed") for url in routers]
         applied = [counter(url, "feedbackloop_followup_routings_applied") for url in followups]
         copies: Counter[str] = Counter()
         queues, rows = queued(broker.bootstrap, copies=copies), ticket_rows(store)
-        print(f"routed per router {routed}, routings applied per followup {applied}, "
-              f"replayed queue records {sum(copies.values())}")  # fmt: skip
+        print(
+            f"routed per router {routed}, routings applied per followup {applied}, "
+            f"replayed queue records {sum(copies.values())}"
+        )
         assert all(n > 0 for n in routed), "a router got no partitions"
         assert all(n > 0 for n in applied), "a followup got no partitions"
         # Each item decided once by the agents (assignments are made through the API) ...
@@ -121,6 +181,27 @@ def test_two_routers_and_two_followups_share_the_work_and_handle_each_item_once(
         # ... and each decision applied once.
         assert sum(applied) == ITEMS + assigned
         assert [n for n in accepted if queues[n] != 1 or rows[n] != 1] == []
+
+        # Both intakes answer status queries for every ticket, whichever one read its events.
+        wait_for(
+            lambda: status_rows(env["FEEDBACKLOOP_INTAKE_DATABASE_URL"]) >= accepted,
+            timeout=120,
+            what="intake's status read model to hold every ticket",
+        )
+        read = [consumed(url, "feedbackloop-intake-status") for url in intakes]
+        notified = [consumed(url, "feedbackloop-followup-notify") for url in followups]
+        assert all(n > 0 for n in read), f"an intake read no ticket events: {read}"
+        assert all(n > 0 for n in notified), f"a followup notified nothing: {notified}"
+
+        # Each metrics replica folds the whole loop (no group): both count every item once.
+        for index in range(2):
+            wait_for(
+                partial(
+                    lambda i: sum(received_totals(fleet.url("metrics", i)).values()) == ITEMS, index
+                ),
+                timeout=120,
+                what=f"metrics replica {index} to count every item once",
+            )
 
         # Every burst on record alerted once, as one worker would have it.
         bursts = bursts_on_record(broker.bootstrap, items=BURST_ITEMS)
