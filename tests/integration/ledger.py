@@ -6,11 +6,13 @@ import httpx
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from feedbackloop.events import FeedbackRouted, InvalidEvent, decode
 from feedbackloop.events.topics import queue_topic
 from feedbackloop.runtime.sql import create_store, engine_of
 from services.followup.models import Ticket
+from services.intake.models import TicketStatus
 from services.router.config import DEFAULT_RULES
 from services.router.rules import load_rule_table
 
@@ -77,14 +79,24 @@ def queued(
     return counts
 
 
-def ticket_rows(database_url: str) -> Counter[str]:
-    """How many followup ticket rows each ticket number has."""
+def ticket_numbers(database_url: str, column: InstrumentedAttribute[str]) -> Counter[str]:
+    """How many rows each ticket number has in one table's ticket-number column."""
     sessions = create_store(database_url)
     try:
         with sessions() as session:
-            return Counter(session.execute(select(Ticket.ticket_no)).scalars())
+            return Counter(session.execute(select(column)).scalars())
     finally:
         engine_of(sessions).dispose()
+
+
+def ticket_rows(database_url: str) -> Counter[str]:
+    """How many followup ticket rows each ticket number has."""
+    return ticket_numbers(database_url, Ticket.ticket_no)
+
+
+def status_rows(database_url: str) -> set[str]:
+    """The ticket numbers intake's status read model holds."""
+    return set(ticket_numbers(database_url, TicketStatus.ticket_no))
 
 
 def received_totals(metrics_url: str) -> dict[str, float]:

@@ -19,18 +19,16 @@ import httpx
 import pytest
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
-from sqlalchemy import select
 
 from feedbackloop.devstack.config import StackSettings
 from feedbackloop.devstack.fleet import Fleet
 from feedbackloop.devstack.kafka import LocalKafka
 from feedbackloop.devstack.postgres import LocalPostgres
-from feedbackloop.runtime.sql import create_store, engine_of
 from feedbackloop.simulate.driver import replay
 from feedbackloop.simulate.plan import plan_day
 from services.intake.config import DEV_WECHAT_TOKEN
 from tests.integration.conftest import call_centre_token, fleet_env, free_port, metric, wait_for
-from tests.integration.ledger import queued, received_totals, ticket_rows
+from tests.integration.ledger import queued, received_totals, status_rows, ticket_rows
 from tests.integration.test_chaos import BURST_ITEMS, assign_triage
 from tests.signals.alerts import alerts_sent, bursts_on_record
 
@@ -80,18 +78,6 @@ GROUPS = (
     "feedbackloop-signals",
     "feedbackloop-intake-status",
 )
-
-
-def status_rows(database_url: str) -> set[str]:
-    """The ticket numbers intake's status read model holds."""
-    from services.intake.models import TicketStatus
-
-    sessions = create_store(database_url)
-    try:
-        with sessions() as session:
-            return set(session.execute(select(TicketStatus.ticket_no)).scalars())
-    finally:
-        engine_of(sessions).dispose()
 
 
 def consumed(url: str, consumer: str) -> float:
