@@ -116,6 +116,28 @@ def evaluate(
         typer.echo(json.dumps({k: metrics[k] for k in keys}))
 
 
+@app.command("raw-dev")
+def raw_dev(
+    out: Path = typer.Option(..., dir_okay=False, help="Where to write the CSV."),
+    data_dir: Path = typer.Option(None, help="Folder with the raw message files [../shared/data]."),
+    certain_only: bool = typer.Option(
+        False, "--certain-only", help="Leave out the items the labellers marked doubtful."
+    ),
+) -> None:
+    """The labels joined with the raw texts, for `eval --text-columns subject,detail`."""
+    from feedbackloop.devstack.config import StackSettings
+    from services.router import rawdev
+
+    try:
+        items = rawdev.build(data_dir or StackSettings().data_dir, certain_only=certain_only)
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+    rawdev.write(items, out)
+    doubtful = sum(item.doubt for item in items)
+    console.print(f"{len(items)} raw messages ({doubtful} doubtful) written to {out}")
+
+
 @app.command()
 def hotspots(
     data: Path = typer.Option(..., exists=True, dir_okay=False, help="CSV: time, subject, detail."),
