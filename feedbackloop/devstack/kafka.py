@@ -68,9 +68,14 @@ class LocalKafka:
         self.maven_cache.mkdir(parents=True, exist_ok=True)
         log.info("resolving Kafka from Maven Central (first run only) ...")
         cmd = [
-            "mvn", "-q", "-B", "-f", str(self.pom),
-            "dependency:build-classpath", f"-Dmdep.outputFile={cached}",
-        ]  # fmt: skip
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(self.pom),
+            "dependency:build-classpath",
+            f"-Dmdep.outputFile={cached}",
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0 or not cached.exists():
             raise KafkaError(f"Maven could not resolve Kafka:\n{done.stdout}\n{done.stderr}")
@@ -114,20 +119,31 @@ class LocalKafka:
     def _java(self, classpath: str, *args: str) -> list[str]:
         log4j = self.pom.parent / "log4j2.properties"
         return [
-            "java", f"-Xms{self.heap}", f"-Xmx{self.heap}", "-XX:+UseG1GC",
-            "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={log4j}",
-            "-cp", classpath, *args,
-        ]  # fmt: skip
+            "java",
+            f"-Xms{self.heap}",
+            f"-Xmx{self.heap}",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={log4j}",
+            "-cp",
+            classpath,
+            *args,
+        ]
 
     def _format(self, classpath: str, config: Path) -> None:
         if (self.home / "data" / "meta.properties").exists():
             return
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         cmd = self._java(
-            classpath, "kafka.tools.StorageTool", "format",
+            classpath,
+            "kafka.tools.StorageTool",
+            "format",
             # One token: an id starting with "-" (1 in 32) would read as an option.
-            f"--cluster-id={cluster_id}", "-c", str(config), "--ignore-formatted",
-        )  # fmt: skip
+            f"--cluster-id={cluster_id}",
+            "-c",
+            str(config),
+            "--ignore-formatted",
+        )
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise KafkaError(f"formatting KRaft storage failed:\n{done.stdout}\n{done.stderr}")

@@ -75,9 +75,13 @@ class LocalPostgres:
         cmd = [str(self.bin_dir / tool), *args]
         try:
             done = subprocess.run(
-                cmd, capture_output=True, text=True, timeout=timeout, check=False,
+                cmd,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
                 **self._as_server_user(),
-            )  # fmt: skip
+            )
         except subprocess.TimeoutExpired as exc:
             raise PostgresError(f"{' '.join(cmd)} took more than {timeout:.0f} s") from exc
         if done.returncode != 0:
@@ -97,10 +101,19 @@ class LocalPostgres:
                 shutil.chown(path, SERVER_USER, SERVER_USER)
         log.info("initialising PostgreSQL cluster in %s", self.data_dir)
         self._run(
-            "initdb", "-D", str(self.data_dir), "-U", SERVER_USER, "-A", "trust",
-            "--encoding=UTF8", "--no-locale", "--no-sync", "--no-instructions",
+            "initdb",
+            "-D",
+            str(self.data_dir),
+            "-U",
+            SERVER_USER,
+            "-A",
+            "trust",
+            "--encoding=UTF8",
+            "--no-locale",
+            "--no-sync",
+            "--no-instructions",
             timeout=120,
-        )  # fmt: skip
+        )
 
     def start(self, *, timeout: float = 60.0) -> None:
         """Initialise if needed, start the server, and wait until it accepts connections."""
@@ -119,10 +132,13 @@ class LocalPostgres:
             cmd += ["-c", f"{name}={value}"]
         with self.log_file.open("ab") as out:
             self._process = subprocess.Popen(
-                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cmd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,  # Ctrl-C in a terminal must not kill the server
                 **self._as_server_user(),
-            )  # fmt: skip
+            )
         log.info("PostgreSQL starting (pid %s), log: %s", self._process.pid, self.log_file)
         try:
             self.wait_ready(timeout=timeout)

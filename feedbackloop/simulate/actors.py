@@ -70,8 +70,9 @@ async def act(
     async def one(client: httpx.AsyncClient, item: PlannedItem, ticket_no: str) -> None:
         url = f"{TICKETS}/{ticket_no}"
         async with slots:
-            ticket = await _until(lambda: client.get(url, headers=operator),
-                                  deadline=deadline, done={200})  # fmt: skip
+            ticket = await _until(
+                lambda: client.get(url, headers=operator), deadline=deadline, done={200}
+            )
         appeared = time.monotonic()
         token = credentials.departments.get(ticket.json()["department_code"])
         if token is None:  # triaged, or a department the simulation has no clerk for
@@ -80,13 +81,16 @@ async def act(
         clerk = {"Authorization": f"Bearer {token}"}
         await asyncio.sleep(max(0.0, appeared + item.accept_after / speed - time.monotonic()))
         async with slots:
-            await _until(lambda: client.post(f"{url}/accept", headers=clerk),
-                         deadline=deadline, done={200})  # fmt: skip
+            await _until(
+                lambda: client.post(f"{url}/accept", headers=clerk), deadline=deadline, done={200}
+            )
         await asyncio.sleep(max(0.0, appeared + item.resolve_after / speed - time.monotonic()))
         async with slots:
-            await _until(lambda: client.post(f"{url}/resolve", headers=clerk,
-                                             json={"text": item.reply}),
-                         deadline=deadline, done={200})  # fmt: skip
+            await _until(
+                lambda: client.post(f"{url}/resolve", headers=clerk, json={"text": item.reply}),
+                deadline=deadline,
+                done={200},
+            )
         outcome["resolved"] += 1
         if item.survey == "none":
             return
@@ -95,8 +99,11 @@ async def act(
             return
         answer = {"solved": item.solved, "satisfaction": item.survey}
         async with slots:
-            await _until(lambda: client.post(f"{url}/survey", headers=operator, json=answer),
-                         deadline=deadline, done={200})  # fmt: skip
+            await _until(
+                lambda: client.post(f"{url}/survey", headers=operator, json=answer),
+                deadline=deadline,
+                done={200},
+            )
         outcome[f"survey {item.survey}"] += 1
 
     async with httpx.AsyncClient(base_url=followup_url, timeout=30) as client:

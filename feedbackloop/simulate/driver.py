@@ -193,11 +193,28 @@ async def replay(
                         ticket_no, attempts = await intake.web(item)
                     else:
                         ticket_no, attempts = await intake.wechat(item, created=int(time.time()))
-                    done(Outcome(item.n, item.channel, ticket_no, "accepted", attempts,
-                                 time.monotonic() - due(item)))  # fmt: skip
+                    done(
+                        Outcome(
+                            item.n,
+                            item.channel,
+                            ticket_no,
+                            "accepted",
+                            attempts,
+                            time.monotonic() - due(item),
+                        )
+                    )
                 except (Rejected, TimeoutError) as exc:
-                    done(Outcome(item.n, item.channel, None, "rejected", 0,
-                                 time.monotonic() - due(item), str(exc)))  # fmt: skip
+                    done(
+                        Outcome(
+                            item.n,
+                            item.channel,
+                            None,
+                            "rejected",
+                            0,
+                            time.monotonic() - due(item),
+                            str(exc),
+                        )
+                    )
 
         async def calls(batch: list[PlannedItem]) -> None:
             async with slots:
@@ -208,10 +225,17 @@ async def replay(
             for item in batch:
                 result = results.get(item.key, {})
                 ok = result.get("status") in ("accepted", "duplicate")
-                done(Outcome(item.n, "hotline", result.get("ticket_no") if ok else None,
-                             "accepted" if ok else "rejected", results["attempts"],
-                             time.monotonic() - due(item),
-                             None if ok else str(result or results.get("error"))))  # fmt: skip
+                done(
+                    Outcome(
+                        item.n,
+                        "hotline",
+                        result.get("ticket_no") if ok else None,
+                        "accepted" if ok else "rejected",
+                        results["attempts"],
+                        time.monotonic() - due(item),
+                        None if ok else str(result or results.get("error")),
+                    )
+                )
 
         tasks: list[asyncio.Task[None]] = []
         waiting: list[PlannedItem] = []

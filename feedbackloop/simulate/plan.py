@@ -23,8 +23,32 @@ from pathlib import Path
 DAY_SECONDS = 24 * 3600.0
 
 #: Share of a day's items arriving in each hour (0-23); sums to 1.
-_WEIGHTS = (1, 0.6, 0.4, 0.3, 0.3, 0.5, 1.2, 2.6, 5.2, 7.4, 7.8, 7.0, 5.0,
-            5.6, 7.2, 7.4, 6.8, 5.8, 4.4, 4.2, 4.4, 3.8, 2.6, 1.5)  # fmt: skip
+_WEIGHTS = (
+    1,
+    0.6,
+    0.4,
+    0.3,
+    0.3,
+    0.5,
+    1.2,
+    2.6,
+    5.2,
+    7.4,
+    7.8,
+    7.0,
+    5.0,
+    5.6,
+    7.2,
+    7.4,
+    6.8,
+    5.8,
+    4.4,
+    4.2,
+    4.4,
+    3.8,
+    2.6,
+    1.5,
+)
 HOURLY = tuple(w / sum(_WEIGHTS) for w in _WEIGHTS)
 
 CHANNELS = ("hotline", "wechat", "web")

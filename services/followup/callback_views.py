@@ -67,9 +67,12 @@ def mark_done(
             raise HTTPException(404, f"没有编号为 {callback_id} 的回电任务")
         try:
             update_callback_done(
-                session=session, task=task, agent=principal.actor, outcome=body.outcome,
+                session=session,
+                task=task,
+                agent=principal.actor,
+                outcome=body.outcome,
                 now=datetime.now(UTC),
-            )  # fmt: skip
+            )
         except CallbackAlreadyDone as exc:
             raise HTTPException(409, "这条回电任务已经处理过了") from exc
         return CallbackOut.model_validate(task, from_attributes=True)

@@ -143,9 +143,13 @@ def update_extended(
 ) -> datetime:
     """Move the resolution deadline `working_days` on; warning and breach can fire again."""
     clocks = _running(session, ticket, ("resolution",))
-    clock = clocks[0] if clocks else create_limit(
-        session=session, book=book, calendar=calendar, ticket=ticket, kind="resolution", at=now
-    )  # fmt: skip
+    clock = (
+        clocks[0]
+        if clocks
+        else create_limit(
+            session=session, book=book, calendar=calendar, ticket=ticket, kind="resolution", at=now
+        )
+    )
     clock.due_at = calendar.end_of_working_days(max(clock.due_at, now), working_days)
     limit = _limit(book, ticket, "resolution")
     clock.warn_at = book.warn_at(calendar, limit, now, clock.due_at)

@@ -110,14 +110,22 @@ def apply_routing(
     clocks.update_stopped(session=session, ticket=ticket, kinds=("response",), now=now)
     if not triage:
         clocks.create_limit(
-            session=session, book=desk.book, calendar=desk.calendar, ticket=ticket,
-            kind="response", at=decision.routed_at if state_from else item.received_at,
-        )  # fmt: skip
+            session=session,
+            book=desk.book,
+            calendar=desk.calendar,
+            ticket=ticket,
+            kind="response",
+            at=decision.routed_at if state_from else item.received_at,
+        )
     if state_from is None:
         clocks.create_limit(
-            session=session, book=desk.book, calendar=desk.calendar, ticket=ticket,
-            kind="resolution", at=item.received_at,
-        )  # fmt: skip
+            session=session,
+            book=desk.book,
+            calendar=desk.calendar,
+            ticket=ticket,
+            kind="resolution",
+            at=item.received_at,
+        )
     actor = f"operator:{decision.assigned_by}" if decision.assigned_by else "system"
     return service.create_event(
         session=session,
@@ -132,25 +140,42 @@ def apply_routing(
 
 
 def _transition(
-    session: Session, ticket: Ticket, action: Action, state_to: TicketState | None,
-    kind: TicketEventKind, actor: str, reason: str | None, now: datetime,
-) -> Envelope[TicketEvent]:  # fmt: skip
+    session: Session,
+    ticket: Ticket,
+    action: Action,
+    state_to: TicketState | None,
+    kind: TicketEventKind,
+    actor: str,
+    reason: str | None,
+    now: datetime,
+) -> Envelope[TicketEvent]:
     state_from = ticket.state
     check(action, TicketState(state_from))
     if state_to is not None:
         ticket.state = state_to.value
     return service.create_event(
-        session=session, ticket=ticket, kind=kind, state_from=state_from, actor=actor,
-        reason=reason, now=now,
-    )  # fmt: skip
+        session=session,
+        ticket=ticket,
+        kind=kind,
+        state_from=state_from,
+        actor=actor,
+        reason=reason,
+        now=now,
+    )
 
 
 def accept(*, session: Session, ticket: Ticket, actor: str, now: datetime) -> Envelope[TicketEvent]:
     """签收: the department takes the ticket on; the response limit is met."""
     event = _transition(
-        session, ticket, Action.ACCEPT, TicketState.ACCEPTED, K.ACCEPTED, actor,
-        f"{ticket.department_name}已签收", now,
-    )  # fmt: skip
+        session,
+        ticket,
+        Action.ACCEPT,
+        TicketState.ACCEPTED,
+        K.ACCEPTED,
+        actor,
+        f"{ticket.department_name}已签收",
+        now,
+    )
     ticket.accepted_at = now
     clocks.update_stopped(session=session, ticket=ticket, kinds=("response",), now=now)
     return event
@@ -181,9 +206,11 @@ def resolve(
     ticket.reply = text
     clocks.update_stopped(session=session, ticket=ticket, kinds=clocks.LIMITS, now=now)
     clocks.create_timer(
-        session=session, ticket=ticket, kind=clocks.SURVEY_INVITE,
+        session=session,
+        ticket=ticket,
+        kind=clocks.SURVEY_INVITE,
         due_at=now + timedelta(hours=desk.book.survey_delay_hours),
-    )  # fmt: skip
+    )
     return event
 
 
@@ -206,13 +233,23 @@ def request_extension(
     if service.get_pending_extension(session=session, ticket_id=ticket.id) is not None:
         raise ValueError("这张工单已有待审批的延期申请，请等待审批结果")
     service.create_extension_request(
-        session=session, ticket=ticket, working_days=working_days, reason=reason, actor=actor,
+        session=session,
+        ticket=ticket,
+        working_days=working_days,
+        reason=reason,
+        actor=actor,
         now=now,
-    )  # fmt: skip
+    )
     return _transition(
-        session, ticket, Action.REQUEST_EXTENSION, None, K.EXTENSION_REQUESTED, actor,
-        f"申请延期{working_days}个工作日：{reason}", now,
-    )  # fmt: skip
+        session,
+        ticket,
+        Action.REQUEST_EXTENSION,
+        None,
+        K.EXTENSION_REQUESTED,
+        actor,
+        f"申请延期{working_days}个工作日：{reason}",
+        now,
+    )
 
 
 def decide_extension(
@@ -226,18 +263,34 @@ def decide_extension(
     request.approved, request.decided_by, request.decided_at = approve, actor, now
     if not approve:
         return _transition(
-            session, ticket, Action.DECIDE_EXTENSION, None, K.EXTENSION_REJECTED, actor,
-            "延期申请未获批准", now,
-        )  # fmt: skip
+            session,
+            ticket,
+            Action.DECIDE_EXTENSION,
+            None,
+            K.EXTENSION_REJECTED,
+            actor,
+            "延期申请未获批准",
+            now,
+        )
     due = clocks.update_extended(
-        session=session, book=desk.book, calendar=desk.calendar, ticket=ticket,
-        working_days=request.working_days, now=now,
-    )  # fmt: skip
+        session=session,
+        book=desk.book,
+        calendar=desk.calendar,
+        ticket=ticket,
+        working_days=request.working_days,
+        now=now,
+    )
     local = due.astimezone(BEIJING)
     return _transition(
-        session, ticket, Action.DECIDE_EXTENSION, None, K.EXTENDED, actor,
-        f"同意延期{request.working_days}个工作日，办结时限顺延至{local:%Y-%m-%d %H:%M}", now,
-    )  # fmt: skip
+        session,
+        ticket,
+        Action.DECIDE_EXTENSION,
+        None,
+        K.EXTENDED,
+        actor,
+        f"同意延期{request.working_days}个工作日，办结时限顺延至{local:%Y-%m-%d %H:%M}",
+        now,
+    )
 
 
 def pause(
@@ -286,24 +339,47 @@ _LIMIT_LABELS = {"response": "签收", "resolution": "办结"}
 
 
 def _limit_moment(
-    session: Session, desk: Desk, ticket: Ticket, kind: str, moment: str, cause: str,
+    session: Session,
+    desk: Desk,
+    ticket: Ticket,
+    kind: str,
+    moment: str,
+    cause: str,
     now: datetime,
-) -> None:  # fmt: skip
+) -> None:
     label = _LIMIT_LABELS[kind]
     if moment == "warning":
         service.create_event(
-            session=session, ticket=ticket, kind=K.WARNED, state_from=ticket.state,
-            actor="system", reason=f"催办：{label}时限已过{desk.book.warning_at:.0%}", now=now,
-            event_id=deterministic_event_id(ticket.id, cause), clock=kind,
-        )  # fmt: skip
+            session=session,
+            ticket=ticket,
+            kind=K.WARNED,
+            state_from=ticket.state,
+            actor="system",
+            reason=f"催办：{label}时限已过{desk.book.warning_at:.0%}",
+            now=now,
+            event_id=deterministic_event_id(ticket.id, cause),
+            clock=kind,
+        )
         return
     service.create_event(
-        session=session, ticket=ticket, kind=K.BREACHED, state_from=ticket.state,
-        actor="system", reason=f"超时：{label}时限已到", now=now,
-        event_id=deterministic_event_id(ticket.id, cause), clock=kind,
-    )  # fmt: skip
+        session=session,
+        ticket=ticket,
+        kind=K.BREACHED,
+        state_from=ticket.state,
+        actor="system",
+        reason=f"超时：{label}时限已到",
+        now=now,
+        event_id=deterministic_event_id(ticket.id, cause),
+        clock=kind,
+    )
     service.create_event(
-        session=session, ticket=ticket, kind=K.ESCALATED, state_from=ticket.state,
-        actor="system", reason=f"督办：{label}超时，已提请{desk.book.supervisor}督办", now=now,
-        event_id=deterministic_event_id(ticket.id, cause + "/escalated"), clock=kind,
-    )  # fmt: skip
+        session=session,
+        ticket=ticket,
+        kind=K.ESCALATED,
+        state_from=ticket.state,
+        actor="system",
+        reason=f"督办：{label}超时，已提请{desk.book.supervisor}督办",
+        now=now,
+        event_id=deterministic_event_id(ticket.id, cause + "/escalated"),
+        clock=kind,
+    )

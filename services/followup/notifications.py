@@ -75,11 +75,14 @@ def _dead_letter(sessions: sessionmaker[Session], notification: Notification, re
     # Through the outbox, like every event followup publishes: it reaches feedback.dlq even
     # if the broker is down right now.
     key, letter = dead_letter(
-        consumer="followup-notifier", topic=TICKET_EVENTS, partition=-1, offset=-1,
+        consumer="followup-notifier",
+        topic=TICKET_EVENTS,
+        partition=-1,
+        offset=-1,
         key=notification.event_id.encode(),
         value=f"{notification.purpose} {notification.ticket_no}: {notification.text}".encode(),
         error=reason,
-    )  # fmt: skip
+    )
     with sessions.begin() as session:
         session.add(
             OutboxMessage(
@@ -120,14 +123,25 @@ def notification_for(
         )
     reply = event.data.reason if purpose in (Purpose.REPLIED, Purpose.RESOLVED) else None
     text = render(
-        purpose, ticket_no=ticket.ticket_no, department=ticket.department_name, reply=reply,
-        link=link, due_at=ticket.due_at,
-    )  # fmt: skip
+        purpose,
+        ticket_no=ticket.ticket_no,
+        department=ticket.department_name,
+        reply=reply,
+        link=link,
+        due_at=ticket.due_at,
+    )
     return Notification(
-        event_id=event.id, ticket_no=ticket.ticket_no, channel=channel, purpose=purpose.value,
-        text=text, wechat_openid=ticket.wechat_openid, phone=_open(settings, ticket),
-        phone_masked=ticket.phone_masked, phone_sealed=ticket.phone_sealed, link=link,
-    )  # fmt: skip
+        event_id=event.id,
+        ticket_no=ticket.ticket_no,
+        channel=channel,
+        purpose=purpose.value,
+        text=text,
+        wechat_openid=ticket.wechat_openid,
+        phone=_open(settings, ticket),
+        phone_masked=ticket.phone_masked,
+        phone_sealed=ticket.phone_sealed,
+        link=link,
+    )
 
 
 def _open(settings: Settings, ticket: Ticket) -> str | None:

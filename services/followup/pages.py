@@ -119,16 +119,21 @@ def status_page(
         lookups.check_status_lookup(request, followup.settings)
     except RateLimited as exc:
         return _render(
-            "message.html", status=429, headers={"Retry-After": str(exc.retry_after)},
-            title="查询太频繁", message=lookups.TOO_MANY.format(exc.retry_after) + "。",
-        )  # fmt: skip
+            "message.html",
+            status=429,
+            headers={"Retry-After": str(exc.retry_after)},
+            title="查询太频繁",
+            message=lookups.TOO_MANY.format(exc.retry_after) + "。",
+        )
     with followup.sessions() as session:
         ticket = service.get_ticket(session=session, ticket_no=ticket_no.strip()[:20])
         if ticket is None:
             return _render(
-                "message.html", status=404, title="没有找到工单",
+                "message.html",
+                status=404,
+                title="没有找到工单",
                 message="请核对工单号；刚提交的诉求可能需要几秒钟才能查到。",
-            )  # fmt: skip
+            )
         state_label = STATE_LABELS[TicketState(ticket.state)]
         if not lookups.shows_all(followup.settings, ticket.ticket_no, k):
             return _render("status.html", ticket=ticket, state_label=state_label, full=False)
@@ -139,9 +144,13 @@ def status_page(
             if (label := STEP_LABELS.get(e.kind))
         ]
         return _render(
-            "status.html", ticket=ticket, state_label=state_label, full=True,
-            due=_local(ticket.due_at), timeline=steps,
-        )  # fmt: skip
+            "status.html",
+            ticket=ticket,
+            state_label=state_label,
+            full=True,
+            due=_local(ticket.due_at),
+            timeline=steps,
+        )
 
 
 def _survey_context(followup: Any, token: str) -> dict[str, Any]:
@@ -156,12 +165,14 @@ def _survey_context(followup: Any, token: str) -> dict[str, Any]:
         ticket = session.get(Ticket, survey.ticket_id)
         assert ticket is not None
         return {
-            "token": token, "ticket_no": ticket.ticket_no,
-            "department_name": ticket.department_name, "reply": ticket.reply,
+            "token": token,
+            "ticket_no": ticket.ticket_no,
+            "department_name": ticket.department_name,
+            "reply": ticket.reply,
             "solved_options": [(k.value, v) for k, v in SOLVED_LABELS.items()],
             "satisfaction_options": [(k.value, v) for k, v in SATISFACTION_LABELS.items()],
             "survey_id": survey_id,
-        }  # fmt: skip
+        }
 
 
 def _link_problem(exc: SurveyLinkError) -> HTMLResponse:
@@ -216,19 +227,28 @@ def answer_survey(
             )
             assert ticket is not None
             surveys.answer(
-                session=session, book=followup.desk.book, survey=survey, ticket=ticket,
-                solved=Solved(solved), satisfaction=Satisfaction(satisfaction),
-                comment=comment.strip() or None, actor="citizen", now=now,
-            )  # fmt: skip
+                session=session,
+                book=followup.desk.book,
+                survey=survey,
+                ticket=ticket,
+                solved=Solved(solved),
+                satisfaction=Satisfaction(satisfaction),
+                comment=comment.strip() or None,
+                actor="citizen",
+                now=now,
+            )
     except SurveyLinkError as exc:
         return _link_problem(exc)
     except IllegalTransition:
         return _link_problem(SurveyLinkError(409, "这张工单目前不在评价阶段"))
     followup.wake_relay()
     return _render(
-        "message.html", title="感谢您的评价",
-        message="您的评价已收到。" + (
+        "message.html",
+        title="感谢您的评价",
+        message="您的评价已收到。"
+        + (
             "我们会督促承办单位重新办理。"
-            if solved == Solved.NOT or satisfaction == Satisfaction.DISSATISFIED else ""
+            if solved == Solved.NOT or satisfaction == Satisfaction.DISSATISFIED
+            else ""
         ),
-    )  # fmt: skip
+    )

@@ -49,13 +49,19 @@ def request(
         raise ValueError("这张工单已有待审批的暂停计时申请，请等待审批结果")
     if clocks.is_paused(session=session, ticket=ticket):
         raise ValueError("计时已经暂停")
-    session.add(PauseRequest(ticket_id=ticket.id, reason=reason, requested_by=actor,
-                             requested_at=now))  # fmt: skip
+    session.add(
+        PauseRequest(ticket_id=ticket.id, reason=reason, requested_by=actor, requested_at=now)
+    )
     # An internal note: the citizen hears of the pause only once it is approved.
     return service.create_event(
-        session=session, ticket=ticket, kind=K.NOTED, state_from=ticket.state, actor=actor,
-        reason=f"申请暂停计时（待12345中心审批，计时继续）：{reason}", now=now,
-    )  # fmt: skip
+        session=session,
+        ticket=ticket,
+        kind=K.NOTED,
+        state_from=ticket.state,
+        actor=actor,
+        reason=f"申请暂停计时（待12345中心审批，计时继续）：{reason}",
+        now=now,
+    )
 
 
 def decide(
@@ -68,10 +74,18 @@ def decide(
     pending.approved, pending.decided_by, pending.decided_at = approve, actor, now
     if not approve:
         return service.create_event(
-            session=session, ticket=ticket, kind=K.NOTED, state_from=ticket.state, actor=actor,
-            reason=f"暂停计时申请未获批准（{pending.requested_by}申请：{pending.reason}）", now=now,
-        )  # fmt: skip
+            session=session,
+            ticket=ticket,
+            kind=K.NOTED,
+            state_from=ticket.state,
+            actor=actor,
+            reason=f"暂停计时申请未获批准（{pending.requested_by}申请：{pending.reason}）",
+            now=now,
+        )
     return flows.pause(
-        session=session, ticket=ticket, actor=actor, now=now,
+        session=session,
+        ticket=ticket,
+        actor=actor,
+        now=now,
         reason=f"同意暂停计时（{pending.requested_by}申请：{pending.reason}）",
-    )  # fmt: skip
+    )

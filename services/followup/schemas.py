@@ -187,9 +187,11 @@ def _location(ticket: Ticket) -> LocationOut | None:
     if not (ticket.address or ticket.district or ticket.latitude is not None):
         return None
     return LocationOut(
-        address=ticket.address, district=ticket.district, lat=ticket.latitude,
+        address=ticket.address,
+        district=ticket.district,
+        lat=ticket.latitude,
         lng=ticket.longitude,
-    )  # fmt: skip
+    )
 
 
 def ticket_detail(session: Session, ticket: Ticket) -> TicketDetail:

@@ -122,9 +122,14 @@ def invite(
         session=session, ticket=ticket, kind=clocks.SURVEY_EXPIRY, due_at=survey.expires_at
     )
     return service.create_event(
-        session=session, ticket=ticket, kind=K.SURVEY_INVITED, state_from=ticket.state,
-        actor="system", reason=f"回访邀请已发出（第{survey.round}轮）", now=now,
-    )  # fmt: skip
+        session=session,
+        ticket=ticket,
+        kind=K.SURVEY_INVITED,
+        state_from=ticket.state,
+        actor="system",
+        reason=f"回访邀请已发出（第{survey.round}轮）",
+        now=now,
+    )
 
 
 def get_open_survey(*, session: Session, ticket: Ticket) -> Survey | None:
@@ -203,9 +208,15 @@ def expire(*, session: Session, ticket: Ticket, now: datetime) -> Envelope[Ticke
     survey.answered_at = now
     survey.answered_by = "system"
     service.create_event(
-        session=session, ticket=ticket, kind=K.NO_RESPONSE, state_from=ticket.state,
-        actor="system", reason="回访期内未收到评价", now=now, satisfaction="no_response",
-    )  # fmt: skip
+        session=session,
+        ticket=ticket,
+        kind=K.NO_RESPONSE,
+        state_from=ticket.state,
+        actor="system",
+        reason="回访期内未收到评价",
+        now=now,
+        satisfaction="no_response",
+    )
     return _close(session, ticket, actor="system", reason="回访无应答，结案", now=now)
 
 
@@ -217,9 +228,14 @@ def _close(
     ticket.state = TicketState.CLOSED.value
     ticket.closed_at = now
     return service.create_event(
-        session=session, ticket=ticket, kind=K.CLOSED, state_from=state_from, actor=actor,
-        reason=reason, now=now,
-    )  # fmt: skip
+        session=session,
+        ticket=ticket,
+        kind=K.CLOSED,
+        state_from=state_from,
+        actor=actor,
+        reason=reason,
+        now=now,
+    )
 
 
 _RAISED = {Priority.NORMAL.value: Priority.HIGH.value}
@@ -237,18 +253,24 @@ def _reopen(
     calendar = book.calendar()
     # Worked again from now, under the policy of the raised priority.
     ticket.policy = book.policy_for(
-        priority=ticket.priority, category=ticket.category, department=ticket.department_code,
+        priority=ticket.priority,
+        category=ticket.category,
+        department=ticket.department_code,
         complex_=ticket.complex,
-    ).name  # fmt: skip
+    ).name
     for kind in clocks.LIMITS:
         clocks.create_limit(
             session=session, book=book, calendar=calendar, ticket=ticket, kind=kind, at=now
         )
     return service.create_event(
-        session=session, ticket=ticket, kind=K.REOPENED, state_from=state_from, actor="system",
+        session=session,
+        ticket=ticket,
+        kind=K.REOPENED,
+        state_from=state_from,
+        actor="system",
         reason=f"市民评价{words}，退回{ticket.department_name}重新办理（第{ticket.reopen_count}次）",
         now=now,
-    )  # fmt: skip
+    )
 
 
 def close_by_supervisor(

@@ -48,9 +48,11 @@ def _ticket(
     try:
         with followup.sessions.begin() as session:
             ticket = service.get_ticket_for(
-                session=session, ticket_no=ticket_no.strip(), department_code=principal.scope,
+                session=session,
+                ticket_no=ticket_no.strip(),
+                department_code=principal.scope,
                 lock=True,
-            )  # fmt: skip
+            )
             if ticket is None:
                 raise HTTPException(404, NOT_FOUND.format(ticket_no))
             yield session, ticket
@@ -94,9 +96,15 @@ def list_queue(
     due_within = timedelta(hours=due_within_hours) if due_within_hours else None
     with followup.sessions() as session:
         tickets = service.list_queue(
-            session=session, department_code=principal.scope, states=state, overdue=overdue,
-            due_within=due_within, now=_now(), limit=limit, offset=offset,
-        )  # fmt: skip
+            session=session,
+            department_code=principal.scope,
+            states=state,
+            overdue=overdue,
+            due_within=due_within,
+            now=_now(),
+            limit=limit,
+            offset=offset,
+        )
         now = _now()
         running = clocks.list_resolution_clocks(session=session, ticket_ids=[t.id for t in tickets])
         return [ticket_out(t, now, running.get(t.id)) for t in tickets]
@@ -122,8 +130,12 @@ def _department_work(principal: Principal) -> None:
 def accept(ticket_no: str, followup: FollowupDep, principal: PrincipalDep) -> TicketDetail:
     """Take the ticket on (签收); stops the first-response clock."""
     _department_work(principal)
-    return _act(followup, principal, ticket_no, lambda s, t: flows.accept(
-        session=s, ticket=t, actor=principal.actor, now=_now()))  # fmt: skip
+    return _act(
+        followup,
+        principal,
+        ticket_no,
+        lambda s, t: flows.accept(session=s, ticket=t, actor=principal.actor, now=_now()),
+    )
 
 
 @router.post(f"{TICKET}/notes", response_model=TicketDetail, summary="备注")
@@ -131,8 +143,14 @@ def add_note(
     ticket_no: str, body: TextIn, followup: FollowupDep, principal: PrincipalDep
 ) -> TicketDetail:
     """An internal note; the citizen does not see it."""
-    return _act(followup, principal, ticket_no, lambda s, t: flows.note(
-        session=s, ticket=t, actor=principal.actor, text=body.text, now=_now()))  # fmt: skip
+    return _act(
+        followup,
+        principal,
+        ticket_no,
+        lambda s, t: flows.note(
+            session=s, ticket=t, actor=principal.actor, text=body.text, now=_now()
+        ),
+    )
 
 
 @router.post(f"{TICKET}/replies", response_model=TicketDetail, summary="答复")
@@ -141,8 +159,14 @@ def add_reply(
 ) -> TicketDetail:
     """A message to the citizen on their channel while the work goes on."""
     _department_work(principal)
-    return _act(followup, principal, ticket_no, lambda s, t: flows.reply(
-        session=s, ticket=t, actor=principal.actor, text=body.text, now=_now()))  # fmt: skip
+    return _act(
+        followup,
+        principal,
+        ticket_no,
+        lambda s, t: flows.reply(
+            session=s, ticket=t, actor=principal.actor, text=body.text, now=_now()
+        ),
+    )
 
 
 @router.post(f"{TICKET}/resolve", response_model=TicketDetail, summary="办结")
@@ -151,9 +175,19 @@ def resolve(
 ) -> TicketDetail:
     """Done: the text is the reply the citizen gets; the callback survey is scheduled."""
     _department_work(principal)
-    return _act(followup, principal, ticket_no, lambda s, t: flows.resolve(
-        session=s, desk=followup.desk, ticket=t, actor=principal.actor, text=body.text,
-        now=_now()))  # fmt: skip
+    return _act(
+        followup,
+        principal,
+        ticket_no,
+        lambda s, t: flows.resolve(
+            session=s,
+            desk=followup.desk,
+            ticket=t,
+            actor=principal.actor,
+            text=body.text,
+            now=_now(),
+        ),
+    )
 
 
 @router.post(f"{TICKET}/return", response_model=TicketDetail, summary="退单")
@@ -162,8 +196,14 @@ def return_ticket(
 ) -> TicketDetail:
     """Not ours: the router sends the ticket to the next most likely department."""
     require(principal, Role.DEPARTMENT)
-    return _act(followup, principal, ticket_no, lambda s, t: flows.return_ticket(
-        session=s, ticket=t, actor=principal.actor, reason=body.reason, now=_now()))  # fmt: skip
+    return _act(
+        followup,
+        principal,
+        ticket_no,
+        lambda s, t: flows.return_ticket(
+            session=s, ticket=t, actor=principal.actor, reason=body.reason, now=_now()
+        ),
+    )
 
 
 @router.post(f"{TICKET}/extension", response_model=TicketDetail, summary="申请延期")
@@ -172,9 +212,19 @@ def request_extension(
 ) -> TicketDetail:
     """Ask an operator for more working days."""
     require(principal, Role.DEPARTMENT)
-    return _act(followup, principal, ticket_no, lambda s, t: flows.request_extension(
-        session=s, ticket=t, actor=principal.actor, working_days=body.working_days,
-        reason=body.reason, now=_now()))  # fmt: skip
+    return _act(
+        followup,
+        principal,
+        ticket_no,
+        lambda s, t: flows.request_extension(
+            session=s,
+            ticket=t,
+            actor=principal.actor,
+            working_days=body.working_days,
+            reason=body.reason,
+            now=_now(),
+        ),
+    )
 
 
 @router.post(
@@ -187,9 +237,19 @@ def decide_extension(
 ) -> TicketDetail:
     """An operator approves or rejects a pending extension request."""
     require(principal, Role.OPERATOR, Role.SUPERVISOR)
-    return _act(followup, principal, ticket_no, lambda s, t: flows.decide_extension(
-        session=s, desk=followup.desk, ticket=t, actor=principal.actor, approve=body.approve,
-        now=_now()))  # fmt: skip
+    return _act(
+        followup,
+        principal,
+        ticket_no,
+        lambda s, t: flows.decide_extension(
+            session=s,
+            desk=followup.desk,
+            ticket=t,
+            actor=principal.actor,
+            approve=body.approve,
+            now=_now(),
+        ),
+    )
 
 
 @router.get(f"{WORKBENCH}/extensions", summary="待审批的延期申请")
@@ -202,12 +262,17 @@ def list_extensions(followup: FollowupDep, principal: PrincipalDep) -> list[dict
         for request in pending:
             ticket = session.get(Ticket, request.ticket_id)
             assert ticket is not None
-            out.append({
-                "ticket_no": ticket.ticket_no, "department_name": ticket.department_name,
-                "working_days": request.working_days, "reason": request.reason,
-                "requested_by": request.requested_by, "requested_at": request.requested_at,
-                "due_at": ticket.due_at,
-            })  # fmt: skip
+            out.append(
+                {
+                    "ticket_no": ticket.ticket_no,
+                    "department_name": ticket.department_name,
+                    "working_days": request.working_days,
+                    "reason": request.reason,
+                    "requested_by": request.requested_by,
+                    "requested_at": request.requested_at,
+                    "due_at": ticket.due_at,
+                }
+            )
         return out
 
 
@@ -250,8 +315,14 @@ def decide_pause(
 ) -> TicketDetail:
     """An operator approves (the clocks stop now) or rejects a department's pause request."""
     require(principal, Role.OPERATOR, Role.SUPERVISOR)
-    return _act(followup, principal, ticket_no, lambda s, t: pauses.decide(
-        session=s, ticket=t, actor=principal.actor, approve=body.approve, now=_now()))  # fmt: skip
+    return _act(
+        followup,
+        principal,
+        ticket_no,
+        lambda s, t: pauses.decide(
+            session=s, ticket=t, actor=principal.actor, approve=body.approve, now=_now()
+        ),
+    )
 
 
 @router.get(f"{WORKBENCH}/pauses", summary="待审批的暂停计时申请")
@@ -261,20 +332,29 @@ def list_pauses(followup: FollowupDep, principal: PrincipalDep) -> list[dict[str
     with followup.sessions() as session:
         return [
             {
-                "ticket_no": ticket.ticket_no, "department_name": ticket.department_name,
-                "reason": request.reason, "requested_by": request.requested_by,
-                "requested_at": request.requested_at, "due_at": ticket.due_at,
+                "ticket_no": ticket.ticket_no,
+                "department_name": ticket.department_name,
+                "reason": request.reason,
+                "requested_by": request.requested_by,
+                "requested_at": request.requested_at,
+                "due_at": ticket.due_at,
             }
             for request, ticket in pauses.list_pending(session=session, limit=200)
-        ]  # fmt: skip
+        ]
 
 
 @router.post(f"{TICKET}/resume", response_model=TicketDetail, summary="恢复计时")
 def resume(ticket_no: str, followup: FollowupDep, principal: PrincipalDep) -> TicketDetail:
     """Start the clocks again."""
     _department_work(principal)
-    return _act(followup, principal, ticket_no, lambda s, t: flows.resume(
-        session=s, desk=followup.desk, ticket=t, actor=principal.actor, now=_now()))  # fmt: skip
+    return _act(
+        followup,
+        principal,
+        ticket_no,
+        lambda s, t: flows.resume(
+            session=s, desk=followup.desk, ticket=t, actor=principal.actor, now=_now()
+        ),
+    )
 
 
 @router.post(f"{TICKET}/survey", response_model=TicketDetail, summary="录入回访结果")
@@ -293,10 +373,16 @@ def record_survey(
         if survey is None:
             raise LookupError("这张工单目前没有待回访的评价")
         surveys.answer(
-            session=session, book=followup.desk.book, survey=survey, ticket=ticket,
-            solved=body.solved, satisfaction=body.satisfaction, comment=body.comment,
-            actor=principal.actor, now=_now(),
-        )  # fmt: skip
+            session=session,
+            book=followup.desk.book,
+            survey=survey,
+            ticket=ticket,
+            solved=body.solved,
+            satisfaction=body.satisfaction,
+            comment=body.comment,
+            actor=principal.actor,
+            now=_now(),
+        )
 
     return _act(followup, principal, ticket_no, answer)
 
@@ -321,9 +407,13 @@ def look_up_for_caller(
     lookups.check_caller_lookup(request, followup.settings, principal.actor)
     with followup.sessions.begin() as session:
         ticket = lookups.find_for_caller(
-            session=session, settings=followup.settings, ticket_no=body.ticket_no,
-            last4=body.phone_last4, actor=principal.actor, now=_now(),
-        )  # fmt: skip
+            session=session,
+            settings=followup.settings,
+            ticket_no=body.ticket_no,
+            last4=body.phone_last4,
+            actor=principal.actor,
+            now=_now(),
+        )
         found = ticket_detail(session, ticket) if ticket is not None else None
     if found is None:  # committed first: the audit keeps the misses too
         raise HTTPException(404, lookups.NO_MATCH)
@@ -336,8 +426,14 @@ def close(
 ) -> TicketDetail:
     """A supervisor closes a ticket escalated after repeated dissatisfaction."""
     require(principal, Role.SUPERVISOR)
-    return _act(followup, principal, ticket_no, lambda s, t: surveys.close_by_supervisor(
-        session=s, ticket=t, actor=principal.actor, reason=body.reason, now=_now()))  # fmt: skip
+    return _act(
+        followup,
+        principal,
+        ticket_no,
+        lambda s, t: surveys.close_by_supervisor(
+            session=s, ticket=t, actor=principal.actor, reason=body.reason, now=_now()
+        ),
+    )
 
 
 @router.get("/healthz", summary="Liveness and the Kafka side")

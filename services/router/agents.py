@@ -64,9 +64,12 @@ class RouteAgent:
         raws = [record.value for record in records]
         fingerprint = self.detector is not None
         prepared = prepare_batch(
-            table=self.table, classifier=self.classifier, threshold=self.threshold, raws=raws,
+            table=self.table,
+            classifier=self.classifier,
+            threshold=self.threshold,
+            raws=raws,
             fingerprint=fingerprint,
-        )  # fmt: skip
+        )
         return records, prepared
 
     async def handle(self, prepared: tuple[list[Record], Prepared]) -> list[Output]:
@@ -170,9 +173,12 @@ class ReturnsAgent:
         """Re-route each return; publishes itself, as each record must be stored after."""
         for returned in returns:
             plan = await asyncio.to_thread(
-                flows.plan_return, sessions=self.sessions, table=self.table,
-                threshold=self.threshold, returned=returned,
-            )  # fmt: skip
+                flows.plan_return,
+                sessions=self.sessions,
+                table=self.table,
+                threshold=self.threshold,
+                returned=returned,
+            )
             if plan is None:
                 continue
             wire = encode(plan.routed)
@@ -260,24 +266,34 @@ def _remember(
         service.create_routing_records(
             session=session,
             records=[
-                (o.routed.data.feedback.ticket_id, o.raw, o.ranking or [],
-                 o.routed.data.department_code)
+                (
+                    o.routed.data.feedback.ticket_id,
+                    o.raw,
+                    o.ranking or [],
+                    o.routed.data.department_code,
+                )
                 for o in routed
                 if o.raw is not None and o.routed is not None
             ],
             now=now,
-        )  # fmt: skip
+        )
         service.create_triage_items(
             session=session,
             items=[
-                (o.routed.data.feedback.ticket_id, o.routed.data.feedback.ticket_no, o.raw,
-                 o.routed.data.candidates, o.routed.data.priority.value)
+                (
+                    o.routed.data.feedback.ticket_id,
+                    o.routed.data.feedback.ticket_no,
+                    o.raw,
+                    o.routed.data.candidates,
+                    o.routed.data.priority.value,
+                )
                 for o in routed
-                if o.raw is not None and o.routed is not None
+                if o.raw is not None
+                and o.routed is not None
                 and o.routed.data.method is RoutingMethod.TRIAGE
             ],
             now=now,
-        )  # fmt: skip
+        )
     return copies
 
 

@@ -149,7 +149,10 @@ def route_batch(
 ) -> list[Routed]:
     """Both steps at once: decode, classify and route a batch of raw events."""
     prepared = prepare_batch(
-        table=table, classifier=classifier, threshold=threshold, raws=raws,
+        table=table,
+        classifier=classifier,
+        threshold=threshold,
+        raws=raws,
         fingerprint=detector is not None,
-    )  # fmt: skip
+    )
     return decide_batch(prepared=prepared, detector=detector)

@@ -56,10 +56,13 @@ def _visit(request: Request) -> Visit:
     session = cookies.read(request)
     name = (session.user or {}).get("operator")
     return Visit(
-        request=request, cookies=cookies, session=session, pages=pages(),
+        request=request,
+        cookies=cookies,
+        session=session,
+        pages=pages(),
         problem_template="console/problem.html",
         principal={"name": name} if isinstance(name, str) and name else None,
-    )  # fmt: skip
+    )
 
 
 VisitDep = Annotated[Visit, Depends(_visit)]
@@ -118,9 +121,12 @@ def _triage_page(visit: Visit, *, status: int = 200, **context: Any) -> Response
     items = views.list_triage(visit.request, limit=200)
     departments = visit.request.app.state.table.departments
     return visit.render(
-        "console/triage.html", status=status, items=items, departments=departments,
+        "console/triage.html",
+        status=status,
+        items=items,
+        departments=departments,
         **{"flash": None, "error": None, "error_ticket": None, **context},
-    )  # fmt: skip
+    )
 
 
 @router.get(TRIAGE)

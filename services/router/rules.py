@@ -130,22 +130,40 @@ def decide(
         code = best.department
         category = candidates[0].category if candidates else None
         return Decision(
-            code, table.departments[code], RoutingMethod.RULE, 1.0, priority, best.name,
-            category, candidates,
-        )  # fmt: skip
+            code,
+            table.departments[code],
+            RoutingMethod.RULE,
+            1.0,
+            priority,
+            best.name,
+            category,
+            candidates,
+        )
     if candidates and candidates[0].probability >= threshold:
         top = candidates[0]
         return Decision(
-            top.department_code, top.department_name, RoutingMethod.MODEL, top.probability,
-            priority, None, top.category, candidates,
-        )  # fmt: skip
+            top.department_code,
+            top.department_name,
+            RoutingMethod.MODEL,
+            top.probability,
+            priority,
+            None,
+            top.category,
+            candidates,
+        )
     code = table.default_department
     confidence = candidates[0].probability if candidates else 0.0
     category = candidates[0].category if candidates else None
     return Decision(
-        code, table.departments[code], RoutingMethod.TRIAGE, confidence, priority, None,
-        category, candidates,
-    )  # fmt: skip
+        code,
+        table.departments[code],
+        RoutingMethod.TRIAGE,
+        confidence,
+        priority,
+        None,
+        category,
+        candidates,
+    )
 
 
 def candidates_for(

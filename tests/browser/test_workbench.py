@@ -47,9 +47,12 @@ class Workbench:
     def open_ticket(self, hours_ago: float = 0, **item: object) -> str:
         number = f"26112330{next(_numbers):05d}"
         received = factories.received(
-            str(item.pop("text", "幸福小区3栋自来水管漏水，已经停水两天了")), ticket_no=number,
-            received_at=datetime.now(UTC) - timedelta(hours=hours_ago), title="小区停水", **item,
-        )  # fmt: skip
+            str(item.pop("text", "幸福小区3栋自来水管漏水，已经停水两天了")),
+            ticket_no=number,
+            received_at=datetime.now(UTC) - timedelta(hours=hours_ago),
+            title="小区停水",
+            **item,
+        )
         self.desk.route(factories.routed(received, department="water"))
         return number
 
@@ -150,8 +153,9 @@ def test_a_department_signs_in_accepts_and_resolves_a_ticket(
     ticket = workbench.api(f"/tickets/{fresh}")
     assert ticket["state"] == "accepted"
     assert [(e["kind"], e["actor"]) for e in ticket["timeline"]][-1] == (
-        "accepted", "department:water",
-    )  # fmt: skip
+        "accepted",
+        "department:water",
+    )
 
     screenshot(page, "workbench-ticket-desktop")
 

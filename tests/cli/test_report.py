@@ -23,10 +23,17 @@ def test_the_report_takes_each_departments_figures_from_the_metrics_page() -> No
         ),
     ]:
         data = TicketEvent(
-            ticket_id="t", ticket_no="2611231000001", kind=kind, state_to=state,
-            department_code="water", priority=Priority.NORMAL, actor="system", received_at=t0,
-            occurred_at=t0 + timedelta(hours=1), **extra,  # type: ignore[arg-type]
-        )  # fmt: skip
+            ticket_id="t",
+            ticket_no="2611231000001",
+            kind=kind,
+            state_to=state,
+            department_code="water",
+            priority=Priority.NORMAL,
+            actor="system",
+            received_at=t0,
+            occurred_at=t0 + timedelta(hours=1),
+            **extra,  # type: ignore[arg-type]
+        )
         fold.apply(new_event(data=data, source="/followup", subject="t"))
     figures = department_figures(generate_latest(fold.registry).decode())
     water = figures["water"]

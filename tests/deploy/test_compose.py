@@ -117,9 +117,14 @@ def _compose_config(env_file: Path, *files: Path) -> subprocess.CompletedProcess
     for file in files or (COMPOSE,):
         args += ["-f", str(file)]
     return subprocess.run(
-        [*args, "config"], cwd=DEPLOY, env=environ, capture_output=True, text=True,
-        timeout=120, check=False,
-    )  # fmt: skip
+        [*args, "config"],
+        cwd=DEPLOY,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def interpolate(value: Any, env: dict[str, str]) -> Any:
@@ -513,9 +518,13 @@ def test_promtool_accepts_the_compose_configuration() -> None:
         pytest.fail("promtool is not on PATH: install Debian's package `prometheus`")
     config = "deploy/prometheus/prometheus.compose.yml"
     result = subprocess.run(
-        [promtool, "check", "config", config], cwd=ROOT, capture_output=True, text=True,
-        timeout=120, check=False,
-    )  # fmt: skip
+        [promtool, "check", "config", config],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -31,9 +31,25 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 INSTRUCTIONS = {
-    "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
-    "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR",
-}  # fmt: skip
+    "ADD",
+    "ARG",
+    "CMD",
+    "COPY",
+    "ENTRYPOINT",
+    "ENV",
+    "EXPOSE",
+    "FROM",
+    "HEALTHCHECK",
+    "LABEL",
+    "MAINTAINER",
+    "ONBUILD",
+    "RUN",
+    "SHELL",
+    "STOPSIGNAL",
+    "USER",
+    "VOLUME",
+    "WORKDIR",
+}
 
 
 # --- a Dockerfile reader (the default escape character, no heredocs) ---------------------------
@@ -210,12 +226,24 @@ def test_every_copy_source_is_in_the_build_context(parsed: list[tuple[str, str]]
 def test_the_dockerignore_keeps_local_state_caches_and_secrets_out() -> None:
     patterns = ignore_patterns()
     for path in [
-        ".venv/bin/python", ".var/kafka/data/meta.properties", ".var/models/router/model.json",
-        "artifacts/run.log", "models/router/model.json", "feedbackloop/models/x.bin",
-        "services/intake/__pycache__/app.cpython-311.pyc", ".pytest_cache/v/cache",
-        ".mypy_cache/3.11/x.json", ".ruff_cache/content", "intake.db", "tests/x/followup.db",
-        "router.db-wal", "deploy/.env", ".env", ".git/HEAD", "feedbackloop.egg-info/PKG-INFO",
-    ]:  # fmt: skip
+        ".venv/bin/python",
+        ".var/kafka/data/meta.properties",
+        ".var/models/router/model.json",
+        "artifacts/run.log",
+        "models/router/model.json",
+        "feedbackloop/models/x.bin",
+        "services/intake/__pycache__/app.cpython-311.pyc",
+        ".pytest_cache/v/cache",
+        ".mypy_cache/3.11/x.json",
+        ".ruff_cache/content",
+        "intake.db",
+        "tests/x/followup.db",
+        "router.db-wal",
+        "deploy/.env",
+        ".env",
+        ".git/HEAD",
+        "feedbackloop.egg-info/PKG-INFO",
+    ]:
         assert ignored(path, patterns), f"{path} would enter the build context"
     for path in tracked():
         if not ignored(path, patterns):
@@ -330,9 +358,10 @@ def test_the_one_shot_commands_run_with_their_container_settings(
 
     created: list[tuple[str, int]] = []
     monkeypatch.setattr(
-        kafka_cli, "create_topics",
+        kafka_cli,
+        "create_topics",
         lambda bootstrap, names, *, partitions: created.append((bootstrap, partitions)) or [],
-    )  # fmt: skip
+    )
     # A model is there: `router train --if-missing` stops before reading /data.
     monkeypatch.setattr(classifier.CategoryModel, "load", classmethod(lambda cls, path: object()))
     services = load_compose()["services"]
@@ -392,13 +421,20 @@ def test_the_health_check_knows_each_services_default_port() -> None:
 @pytest.mark.parametrize(
     ("cmdline", "service"),
     [
-        (["/opt/feedbackloop/bin/python", "/opt/feedbackloop/bin/feedbackloop", "serve", "router"],
-         "router"),
+        (
+            [
+                "/opt/feedbackloop/bin/python",
+                "/opt/feedbackloop/bin/feedbackloop",
+                "serve",
+                "router",
+            ],
+            "router",
+        ),
         (["/opt/feedbackloop/bin/feedbackloop", "serve", "metrics", ""], "metrics"),
         (["/opt/feedbackloop/bin/feedbackloop", "router", "train", "--if-missing"], None),
         (["/opt/feedbackloop/bin/feedbackloop", "serve"], None),
     ],
-)  # fmt: skip
+)
 def test_the_health_check_finds_the_served_service(cmdline: list[str], service: str) -> None:
     assert healthcheck.served_service(cmdline) == service
 

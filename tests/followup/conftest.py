@@ -64,9 +64,12 @@ def make_desk(database_url: str) -> Desk:
     with followup.sessions.begin() as session:
         for key, (name, role, department) in TOKENS.items():
             token = auth.create_credential(
-                session=session, name=name, role=role, department_code=department,
+                session=session,
+                name=name,
+                role=role,
+                department_code=department,
                 now=datetime.now(UTC),
-            )  # fmt: skip
+            )
             headers[key] = {"Authorization": f"Bearer {token}"}
     return Desk(followup=followup, client=TestClient(create_api(followup)), headers=headers)
 

@@ -54,8 +54,10 @@ def test_limits_count_working_days_across_national_day_with_warnings_extensions_
         traveller.move_to(bj(2026, 10, 5, 12, 0))
         assert desk.fire_clocks() == 2
         assert facts(desk, tid)[1:] == [
-            ("warned", "response"), ("breached", "response"), ("escalated", "response"),
-        ]  # fmt: skip
+            ("warned", "response"),
+            ("breached", "response"),
+            ("escalated", "response"),
+        ]
         assert desk.fire_clocks() == 0  # each moment fires once
 
         traveller.move_to(bj(2026, 10, 8, 9, 5))
@@ -70,16 +72,18 @@ def test_limits_count_working_days_across_national_day_with_warnings_extensions_
 
         # Three more working days, approved by an operator: 16, 19, 20 October.
         asked = desk.client.post(
-            f"/api/v1/workbench/tickets/{no}/extension", headers=urban,
+            f"/api/v1/workbench/tickets/{no}/extension",
+            headers=urban,
             json={"working_days": 3, "reason": "需协调供电公司更换线路"},
-        )  # fmt: skip
+        )
         assert asked.status_code == 200, asked.text
         pending = desk.client.get("/api/v1/workbench/extensions", headers=operator).json()
         assert [p["ticket_no"] for p in pending] == [no]
         decided = desk.client.post(
-            f"/api/v1/workbench/tickets/{no}/extension/decision", headers=operator,
+            f"/api/v1/workbench/tickets/{no}/extension/decision",
+            headers=operator,
             json={"approve": True},
-        )  # fmt: skip
+        )
         assert decided.status_code == 200, decided.text
         assert due_of(desk, no) == bj(2026, 10, 20, 18, 0)
         assert desk.client.get("/api/v1/workbench/extensions", headers=operator).json() == []

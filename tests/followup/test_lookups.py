@@ -19,9 +19,12 @@ def routed(desk: Desk, number: str, phone: str | None = "13812345678") -> str:
     sealed = Fernet(DEV_CONTACT_KEY.encode()).encrypt(phone.encode()).decode() if phone else None
     contact = Contact(phone_masked="138****5678", phone_sealed=sealed, callback_consent=True)
     item = factories.received(
-        "我叫张三，小区路灯坏了", title="路灯坏了", received_at=datetime.now(UTC),
-        ticket_no=number, contact=contact,
-    )  # fmt: skip
+        "我叫张三，小区路灯坏了",
+        title="路灯坏了",
+        received_at=datetime.now(UTC),
+        ticket_no=number,
+        contact=contact,
+    )
     desk.route(factories.routed(item))
     return number
 
@@ -30,9 +33,13 @@ def test_the_number_alone_shows_the_state_and_unit_and_the_secret_the_ticket(des
     number = routed(desk, "2611239900011")
     bare = desk.client.get(f"/api/v1/tickets/{number}").json()
     assert bare == {
-        "ticket_no": number, "state": "routed", "state_label": bare["state_label"],
-        "department_code": "urban", "department_name": "市城市管理局", "full": False,
-    }  # fmt: skip
+        "ticket_no": number,
+        "state": "routed",
+        "state_label": bare["state_label"],
+        "department_code": "urban",
+        "department_name": "市城市管理局",
+        "full": False,
+    }
     secret = status_secret(key=DEV_STATUS_LINK_KEY, ticket_no=number)
     full = desk.client.get(f"/api/v1/tickets/{number}", params={"k": secret}).json()
     assert full["full"] is True and full["title"] == "路灯坏了" and full["timeline"]
@@ -67,8 +74,12 @@ def test_an_agent_verifies_a_caller_by_the_last_four_digits(desk: Desk) -> None:
         LOOKUP, json={"ticket_no": number, "phone_last4": "5678"}, headers=desk.headers["urban"]
     )
     assert refused.status_code == 403
-    assert desk.client.post(LOOKUP, json={"ticket_no": "x\0", "phone_last4": "5678"},
-                            headers=operator).status_code == 422  # fmt: skip
+    assert (
+        desk.client.post(
+            LOOKUP, json={"ticket_no": "x\0", "phone_last4": "5678"}, headers=operator
+        ).status_code
+        == 422
+    )
     with desk.sessions() as session:
         audit = session.execute(select(LookupAudit).order_by(LookupAudit.id)).scalars().all()
         assert [(a.ticket_no, a.actor, a.matched) for a in audit] == [

@@ -50,9 +50,11 @@ def test_a_web_citizen_who_consented_gets_texts_with_the_real_number(desk: Desk)
 
     sealed = Fernet(DEV_CONTACT_KEY.encode()).encrypt(b"13812345678").decode()
     texted = factories.received(
-        "小区路灯坏了", received_at=datetime.now(UTC), ticket_no="2611239800001",
+        "小区路灯坏了",
+        received_at=datetime.now(UTC),
+        ticket_no="2611239800001",
         contact={"phone_masked": "138****5678", "callback_consent": True, "phone_sealed": sealed},
-    )  # fmt: skip
+    )
     silent = factories.received(
         "路面坑洼", received_at=datetime.now(UTC), ticket_no="2611239800002"
     )

@@ -70,5 +70,7 @@ def test_an_unsure_item_opens_in_triage_and_an_assignment_routes_it(desk: Desk) 
         ticket = service.get_ticket(session=session, ticket_no=item.data.ticket_no)
         assert ticket is not None
         assert (ticket.state, ticket.department_code, ticket.routing_method) == (
-            "routed", "civil", "manual",
-        )  # fmt: skip
+            "routed",
+            "civil",
+            "manual",
+        )

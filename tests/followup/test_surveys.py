@@ -82,12 +82,25 @@ def test_dissatisfaction_reopens_and_satisfaction_closes(desk: Desk) -> None:
         status, text = answer(desk, second, "solved", "satisfied")
         assert status == 200 and "感谢您的评价" in text
         assert ticket(desk, no).state == "closed"
-        kinds = [e["kind"] for e in desk.client.get(
-            f"{API}/tickets/{no}", headers=desk.headers["urban"]).json()["timeline"]]  # fmt: skip
+        kinds = [
+            e["kind"]
+            for e in desk.client.get(f"{API}/tickets/{no}", headers=desk.headers["urban"]).json()[
+                "timeline"
+            ]
+        ]
         assert kinds == [
-            "opened", "accepted", "resolved", "survey_invited", "surveyed", "reopened",
-            "accepted", "resolved", "survey_invited", "surveyed", "closed",
-        ]  # fmt: skip
+            "opened",
+            "accepted",
+            "resolved",
+            "survey_invited",
+            "surveyed",
+            "reopened",
+            "accepted",
+            "resolved",
+            "survey_invited",
+            "surveyed",
+            "closed",
+        ]
 
 
 def test_forged_reused_and_expired_links_are_refused(desk: Desk) -> None:
@@ -195,10 +208,12 @@ def test_hotline_callers_get_a_callback_task_for_the_survey(desk: Desk) -> None:
     with time_machine.travel(datetime(2026, 11, 23, 2, 0, tzinfo=UTC), tick=False) as traveller:
         number = "2611239900002"
         item = factories.received(
-            "电话反映：楼道灯不亮", received_at=datetime.now(UTC), ticket_no=number,
+            "电话反映：楼道灯不亮",
+            received_at=datetime.now(UTC),
+            ticket_no=number,
             channel=Channel.HOTLINE,
             contact={"phone_masked": "138****5678", "callback_consent": True},
-        )  # fmt: skip
+        )
         desk.route(factories.routed(item))
         resolve(desk, number)
         traveller.shift(timedelta(hours=24, minutes=1))
@@ -216,8 +231,9 @@ def test_hotline_callers_get_a_callback_task_for_the_survey(desk: Desk) -> None:
         operator = desk.headers["operator"]
         calls = desk.client.get("/api/v1/workbench/callbacks", headers=operator).json()
         assert [(c["ticket_no"], c["purpose"]) for c in calls] == [
-            (number, "resolved"), (number, "survey"),
-        ]  # fmt: skip
+            (number, "resolved"),
+            (number, "survey"),
+        ]
         assert calls[0]["phone_masked"] == "138****5678" and "办结" in calls[0]["text"]
         done = f"/api/v1/workbench/callbacks/{calls[1]['id']}/done"
         assert desk.client.post(done, headers=operator, json={"outcome": "reached"}).is_success

@@ -34,9 +34,11 @@ def desk(tmp_path: Path) -> Iterator[Desk]:
 def open_ticket(desk: Desk, department: str = "water", hours_ago: float = 0, **item: object) -> str:
     number = f"26112320{next(_numbers):05d}"
     received = factories.received(
-        str(item.pop("text", "幸福小区3栋停水两天了")), ticket_no=number,
-        received_at=datetime.now(UTC) - timedelta(hours=hours_ago), **item,
-    )  # fmt: skip
+        str(item.pop("text", "幸福小区3栋停水两天了")),
+        ticket_no=number,
+        received_at=datetime.now(UTC) - timedelta(hours=hours_ago),
+        **item,
+    )
     desk.route(factories.routed(received, department=department))
     return number
 
@@ -158,19 +160,27 @@ def test_the_ticket_page_shows_the_masked_text_attachments_location_and_timeline
     desk: Desk,
 ) -> None:
     no = open_ticket(
-        desk, text="3栋停水，我的电话138****5678", title="停水",
+        desk,
+        text="3栋停水，我的电话138****5678",
+        title="停水",
         location=Location(address="幸福小区3栋", district="A3区", lat=39.91, lng=116.39),
-        attachments=[Attachment(kind="image", url="https://mmbiz.example/p.jpg"),
-                     Attachment(kind="voice", media_id="MEDIA123")],
+        attachments=[
+            Attachment(kind="image", url="https://mmbiz.example/p.jpg"),
+            Attachment(kind="voice", media_id="MEDIA123"),
+        ],
         contact=Contact(phone_masked="138****5678", callback_consent=True),
-    )  # fmt: skip
+    )
     sign_in(desk.client, token_of(desk, "water"))
     page = desk.client.get(f"/workbench/tickets/{no}").text
     expected = (
-        "3栋停水，我的电话138****5678", "幸福小区3栋（A3区）", "39.91000, 116.39000",
+        "3栋停水，我的电话138****5678",
+        "幸福小区3栋（A3区）",
+        "39.91000, 116.39000",
         'href="https://mmbiz.example/p.jpg" rel="noopener noreferrer"',
-        "微信素材编号 MEDIA123", "联系电话</dt><dd>138****5678", 'data-kind="opened"',
-    )  # fmt: skip
+        "微信素材编号 MEDIA123",
+        "联系电话</dt><dd>138****5678",
+        'data-kind="opened"',
+    )
     for shown in expected:
         assert shown in page, shown
     api = desk.client.get(f"{API}/tickets/{no}", headers=desk.headers["water"]).json()
@@ -201,12 +211,20 @@ def test_bad_input_is_a_4xx_with_the_message_next_to_the_field(desk: Desk) -> No
         ("resolve", {"text": "  "}, {"resolve-text-error": "请填写办理结果"}),
         ("note", {"text": "长" * 2001}, {"note-text-error": "备注内容不能超过2000个字"}),
         ("return", {"reason": "不"}, {"return-reason-error": "请填写退单理由，至少2个字"}),
-        ("extension", {"working_days": "31", "reason": "需要协调"},
-         {"extension-working_days-error": "延长的工作日数不能大于30"}),
-        ("extension", {"working_days": "三", "reason": ""},
-         {"extension-working_days-error": "请填写延长的工作日数",
-          "extension-reason-error": "请填写申请理由，至少2个字"}),
-    ]  # fmt: skip
+        (
+            "extension",
+            {"working_days": "31", "reason": "需要协调"},
+            {"extension-working_days-error": "延长的工作日数不能大于30"},
+        ),
+        (
+            "extension",
+            {"working_days": "三", "reason": ""},
+            {
+                "extension-working_days-error": "请填写延长的工作日数",
+                "extension-reason-error": "请填写申请理由，至少2个字",
+            },
+        ),
+    ]
     for action, form, expected in cases:
         page = post(f"/workbench/tickets/{no}/{action}", data={"csrf": csrf, **form})
         assert page.status_code == 422, (action, page.text)

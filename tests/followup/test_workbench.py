@@ -46,9 +46,12 @@ def test_a_department_works_a_ticket_from_accept_to_resolve(
     assert (resolved["state"], resolved["reply"]) == ("resolved", "路灯已更换，恢复照明")
     timeline = [(e["kind"], e["actor"]) for e in resolved["timeline"]]
     assert timeline == [
-        ("opened", "system"), ("accepted", "department:urban"), ("noted", "department:urban"),
-        ("replied", "department:urban"), ("resolved", "department:urban"),
-    ]  # fmt: skip
+        ("opened", "system"),
+        ("accepted", "department:urban"),
+        ("noted", "department:urban"),
+        ("replied", "department:urban"),
+        ("resolved", "department:urban"),
+    ]
 
 
 def test_an_illegal_transition_answers_409_with_the_reason(

@@ -596,9 +596,18 @@ def test_too_many_messages_get_a_polite_reply_not_an_error(tmp_path: Path) -> No
 # --- bounded fuzzing ------------------------------------------------------------------
 
 PAYLOAD_FIELDS = [
-    "Content", "MsgId", "MediaId", "Recognition", "PicUrl", "Location_X", "Location_Y", "Label",
-    "Event", "EventKey", "Format",
-]  # fmt: skip
+    "Content",
+    "MsgId",
+    "MediaId",
+    "Recognition",
+    "PicUrl",
+    "Location_X",
+    "Location_Y",
+    "Label",
+    "Event",
+    "EventKey",
+    "Format",
+]
 # Mostly characters XML allows, so that most documents get past the parser to the fields.
 XML_TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=60)
 FIELD_VALUES = st.one_of(

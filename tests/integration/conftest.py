@@ -101,9 +101,11 @@ def metric(url: str, name: str, labels: dict[str, str]) -> float:
 def broker(tmp_path: Path) -> Iterator[LocalKafka]:
     """A broker of its own with 6 partitions a topic, for runs that kill it or scale out."""
     kafka = LocalKafka(
-        home=tmp_path / "kafka", pom=StackSettings().kafka_pom, port=free_port(),
+        home=tmp_path / "kafka",
+        pom=StackSettings().kafka_pom,
+        port=free_port(),
         controller_port=free_port(),
-    )  # fmt: skip
+    )
     kafka.start(timeout=120)
     create_topics(kafka.bootstrap, list(CORE_TOPICS), partitions=6)
     yield kafka

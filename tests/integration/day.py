@@ -62,9 +62,12 @@ def simulate(*, tickets: int, seed: int) -> Day:
         ticket_id = str(uuid.UUID(int=rng.getrandbits(128)))
         received_at = start + timedelta(minutes=rng.uniform(0, 600))
         item = FeedbackReceived(
-            ticket_id=ticket_id, ticket_no=f"26112350{n:05d}", channel=channel,
-            received_at=received_at, text=f"模拟诉求{n}",
-        )  # fmt: skip
+            ticket_id=ticket_id,
+            ticket_no=f"26112350{n:05d}",
+            channel=channel,
+            received_at=received_at,
+            text=f"模拟诉求{n}",
+        )
         day.received[channel.value] += 1
         day.events.append((FEEDBACK_RECEIVED, _event(item, ticket_id, "/intake")))
         if rng.random() < 0.1:
@@ -112,29 +115,51 @@ def simulate(*, tickets: int, seed: int) -> Day:
             day.resolution_rate[department] = solved[department] / answered[department]
             day.satisfaction_rate[department] = satisfied[department] / answered[department]
     hotspot = HotspotDetected(
-        place="幸福小区", category="城乡建设", ticket_nos=["2611235000001"], window_hours=24,
-        first_at=start, last_at=start + timedelta(hours=2),
-    )  # fmt: skip
+        place="幸福小区",
+        category="城乡建设",
+        ticket_nos=["2611235000001"],
+        window_hours=24,
+        first_at=start,
+        last_at=start + timedelta(hours=2),
+    )
     day.events.append((FEEDBACK_HOTSPOTS, _event(hotspot, "hotspot:幸福小区", "/router")))
     letter = DeadLetter(
-        consumer="router", topic=FEEDBACK_RECEIVED, partition=0, offset=0, value="{",
-        error="invalid JSON", failed_at=start,
-    )  # fmt: skip
+        consumer="router",
+        topic=FEEDBACK_RECEIVED,
+        partition=0,
+        offset=0,
+        value="{",
+        error="invalid JSON",
+        failed_at=start,
+    )
     day.events.append((DEAD_LETTER, _event(letter, "dlq", "/router")))
     return day
 
 
 def _add_ticket(
-    day: Day, item: FeedbackReceived, department: str, kind: TicketEventKind,
-    state: TicketState, hours: float, **extra: Any,
-) -> None:  # fmt: skip
+    day: Day,
+    item: FeedbackReceived,
+    department: str,
+    kind: TicketEventKind,
+    state: TicketState,
+    hours: float,
+    **extra: Any,
+) -> None:
     data = TicketEvent(
-        ticket_id=item.ticket_id, ticket_no=item.ticket_no, kind=kind, state_to=state,
-        department_code=department, department_name=DEPARTMENTS[department],
-        priority=Priority.NORMAL, actor="system", received_at=item.received_at,
+        ticket_id=item.ticket_id,
+        ticket_no=item.ticket_no,
+        kind=kind,
+        state_to=state,
+        department_code=department,
+        department_name=DEPARTMENTS[department],
+        priority=Priority.NORMAL,
+        actor="system",
+        received_at=item.received_at,
         occurred_at=item.received_at + timedelta(hours=hours),
-        due_at=item.received_at + timedelta(days=7), channel=item.channel.value, **extra,
-    )  # fmt: skip
+        due_at=item.received_at + timedelta(days=7),
+        channel=item.channel.value,
+        **extra,
+    )
     day.events.append((TICKET_EVENTS, _event(data, item.ticket_id, "/followup")))
 
 
@@ -146,9 +171,12 @@ def _routed(
     item: FeedbackReceived, department: str, method: RoutingMethod, minutes: float
 ) -> Envelope[FeedbackRouted]:
     data = FeedbackRouted(
-        feedback=item, department_code=department,
-        department_name=DEPARTMENTS.get(department, "12345派单中心"), method=method,
-        confidence=0.9, priority=Priority.NORMAL,
+        feedback=item,
+        department_code=department,
+        department_name=DEPARTMENTS.get(department, "12345派单中心"),
+        method=method,
+        confidence=0.9,
+        priority=Priority.NORMAL,
         routed_at=item.received_at + timedelta(minutes=minutes),
-    )  # fmt: skip
+    )
     return _event(data, item.ticket_id, "/router")

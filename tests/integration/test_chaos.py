@@ -68,8 +68,10 @@ def monkey(
             fleet.kill(part)
             starts = fleet.restart(part)
         back = time.monotonic() - started - killed_at
-        log.append(f"{killed_at:5.1f} s: {part} killed; healthy again after {back:.1f} s "
-                   f"({starts} start(s))")  # fmt: skip
+        log.append(
+            f"{killed_at:5.1f} s: {part} killed; healthy again after {back:.1f} s "
+            f"({starts} start(s))"
+        )
 
 
 def assign_triage(router_url: str) -> int:
@@ -77,12 +79,16 @@ def assign_triage(router_url: str) -> int:
     assigned = 0
     while items := httpx.get(f"{router_url}/api/v1/triage", headers=OPERATOR, timeout=30).json():
         for item in items:
-            choice = {"department_code": item["candidates"][0]["department_code"],
-                      "operator": "混沌测试"}  # fmt: skip
+            choice = {
+                "department_code": item["candidates"][0]["department_code"],
+                "operator": "混沌测试",
+            }
             reply = httpx.post(
                 f"{router_url}/api/v1/triage/{item['ticket_no']}/assign",
-                json=choice, headers=OPERATOR, timeout=30,
-            )  # fmt: skip
+                json=choice,
+                headers=OPERATOR,
+                timeout=30,
+            )
             assert reply.status_code == 200, reply.text
             assigned += 1
     return assigned
@@ -107,9 +113,16 @@ def test_killing_each_part_under_load_loses_and_duplicates_nothing(
         chaos.start()
         signals.start()
         outcomes: list[Outcome] = asyncio.run(
-            replay(planned, intake_url=fleet.url("intake"), wechat_token=DEV_WECHAT_TOKEN,
-                   speed=SPEED, concurrency=16, give_up=180, hotline_token=hotline_token)
-        )  # fmt: skip
+            replay(
+                planned,
+                intake_url=fleet.url("intake"),
+                wechat_token=DEV_WECHAT_TOKEN,
+                speed=SPEED,
+                concurrency=16,
+                give_up=180,
+                hotline_token=hotline_token,
+            )
+        )
         chaos.join()
         signals.join()
         accepted = {o.ticket_no: o for o in outcomes if o.status == "accepted" and o.ticket_no}
@@ -118,14 +131,23 @@ def test_killing_each_part_under_load_loses_and_duplicates_nothing(
         assert len(accepted) == ITEMS, "two items were given one ticket number"
 
         store = env["FEEDBACKLOOP_FOLLOWUP_DATABASE_URL"]
-        wait_for(lambda: set(ticket_rows(store)) >= set(accepted), timeout=240,
-                 what="a ticket row for every accepted item")  # fmt: skip
+        wait_for(
+            lambda: set(ticket_rows(store)) >= set(accepted),
+            timeout=240,
+            what="a ticket row for every accepted item",
+        )
         assign_triage(fleet.url("router"))
-        wait_for(lambda: set(queued(broker.bootstrap)) >= set(accepted), timeout=240,
-                 what="every accepted item on a department queue")  # fmt: skip
+        wait_for(
+            lambda: set(queued(broker.bootstrap)) >= set(accepted),
+            timeout=240,
+            what="every accepted item on a department queue",
+        )
         by_channel = Counter(o.channel for o in accepted.values())
-        wait_for(lambda: received_totals(fleet.url("metrics")) == by_channel, timeout=240,
-                 what=f"metrics to count {dict(by_channel)}")  # fmt: skip
+        wait_for(
+            lambda: received_totals(fleet.url("metrics")) == by_channel,
+            timeout=240,
+            what=f"metrics to count {dict(by_channel)}",
+        )
 
         bursts = bursts_on_record(broker.bootstrap, items=BURST_ITEMS)
         wait_for(
@@ -142,9 +164,11 @@ def test_killing_each_part_under_load_loses_and_duplicates_nothing(
         duplicated = [n for n in accepted if queues[n] > 1 or rows[n] > 1]
         strays = set(queues) - set(accepted)
         print("\n".join(chaos_log))
-        print(f"accepted {len(accepted)} / lost {len(lost)} / duplicated {len(duplicated)}; "
-              f"retried requests {sum(o.attempts > 1 for o in outcomes)}; "
-              f"replayed queue records (same event id) {sum(copies.values())}")  # fmt: skip
+        print(
+            f"accepted {len(accepted)} / lost {len(lost)} / duplicated {len(duplicated)}; "
+            f"retried requests {sum(o.attempts > 1 for o in outcomes)}; "
+            f"replayed queue records (same event id) {sum(copies.values())}"
+        )
         for n in duplicated[:5]:
             print(n, rows[n], records.get(n))
         lost_alerts = sorted(bursts - set(alerts))

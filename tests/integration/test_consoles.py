@@ -37,9 +37,12 @@ def credential(stack: Stack, role: Role, department: str | None = None) -> str:
     store = f"sqlite:///{stack.settings.state_dir.resolve() / 'followup.db'}"
     with open_store(store).begin() as session:
         return auth.create_credential(
-            session=session, name=department or "话务员", role=role, department_code=department,
+            session=session,
+            name=department or "话务员",
+            role=role,
+            department_code=department,
             now=datetime.now(UTC),
-        )  # fmt: skip
+        )
 
 
 def submit(stack: Stack, **body: object) -> str:
@@ -141,10 +144,11 @@ def test_a_returned_ticket_is_rerouted_by_the_router(stack: Stack, context: Brow
     water = credential(stack, Role.DEPARTMENT, "water")
     operator = credential(stack, Role.OPERATOR)
     number = submit(
-        stack, title="小区停水",
+        stack,
+        title="小区停水",
         text="幸福小区5栋自来水停了一天，物业不管，请处理。我的电话13812345678。",
         location="A市A3区幸福小区5栋",
-    )  # fmt: skip
+    )
     wait_for(lambda: ticket_api(followup, number, water), what="the ticket at the water department")
 
     page = context.new_page()

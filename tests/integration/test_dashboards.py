@@ -28,16 +28,19 @@ def test_every_panel_has_data_and_the_three_rates_match_the_tickets(tmp_path: Pa
 
     # A broker of its own: the shared stack's followup would answer these tickets too.
     broker = LocalKafka(
-        home=tmp_path / "kafka", pom=StackSettings().kafka_pom, port=free_port(),
+        home=tmp_path / "kafka",
+        pom=StackSettings().kafka_pom,
+        port=free_port(),
         controller_port=free_port(),
-    )  # fmt: skip
+    )
     broker.start(timeout=120)
     metrics = ServiceProcess("metrics", free_port(), tmp_path / "metrics.log")
     prometheus = LocalPrometheus(
-        home=tmp_path / "prometheus", port=free_port(),
+        home=tmp_path / "prometheus",
+        port=free_port(),
         targets={"metrics": f"127.0.0.1:{metrics.port}"},
         rule_files=[ROOT / "deploy" / "prometheus" / "alerts.yml"],
-    )  # fmt: skip
+    )
     try:
         create_topics(broker.bootstrap, list(CORE_TOPICS), partitions=3)
         day = simulate(tickets=300, seed=12345)
@@ -59,8 +62,9 @@ def test_every_panel_has_data_and_the_three_rates_match_the_tickets(tmp_path: Pa
         received = "sum(max without (instance) (feedbackloop_feedback_received_total))"
         wait_for(
             lambda: (r := prometheus.query(received)) and float(r[0]["value"][1]) == total,
-            timeout=90, what="Prometheus to scrape the folded day",
-        )  # fmt: skip
+            timeout=90,
+            what="Prometheus to scrape the folded day",
+        )
 
         department = sorted(DEPARTMENTS)[0]
         queries = all_queries(department=department)

@@ -37,11 +37,15 @@ def submit_form(intake: str, text: str) -> str:
     page = httpx.post(
         f"{intake}/form",
         data={
-            "title": "小区停水", "text": text, "address": "A市A3区幸福小区3栋",
-            "contact_phone": "13812345678", "callback_consent": "yes", "token": token.group(1),
+            "title": "小区停水",
+            "text": text,
+            "address": "A市A3区幸福小区3栋",
+            "contact_phone": "13812345678",
+            "callback_consent": "yes",
+            "token": token.group(1),
         },
         timeout=10,
-    )  # fmt: skip
+    )
     assert page.status_code == 200, page.text
     number = re.search(r'<p class="ticket">(\d+)</p>', page.text)
     assert number is not None, page.text
@@ -74,9 +78,12 @@ def test_the_whole_loop_from_web_form_through_a_reopen_to_closed(
     store_url = f"sqlite:///{stack.settings.state_dir.resolve() / 'followup.db'}"
     with open_store(store_url).begin() as session:
         token = auth.create_credential(
-            session=session, name="市水务局", role=Role.DEPARTMENT, department_code="water",
+            session=session,
+            name="市水务局",
+            role=Role.DEPARTMENT,
+            department_code="water",
             now=datetime.now(UTC),
-        )  # fmt: skip
+        )
     water = {"Authorization": f"Bearer {token}"}
 
     ticket_no = submit_form(intake, "幸福小区3栋自来水管漏水，已经停水两天了，请尽快派人维修。")
@@ -180,10 +187,12 @@ def test_clocks_that_came_due_while_followup_was_killed_fire_once_after_restart(
         followup.wait_healthy(deadline=time.monotonic() + 60)
         expected = 50 * 6  # warned, breached, escalated; for response and resolution
         events = find_events(
-            kafka.bootstrap, TICKET_EVENTS,
+            kafka.bootstrap,
+            TICKET_EVENTS,
             lambda e: e.subject in set(ticket_ids) and e.data.kind != "opened",
-            count=expected, timeout=90,
-        )  # fmt: skip
+            count=expected,
+            timeout=90,
+        )
         wait_for(lambda: nothing_left(sessions), what="every clock moment to have fired")
     finally:
         followup.stop()

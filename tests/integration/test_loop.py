@@ -161,12 +161,15 @@ def test_an_unsure_item_waits_in_triage_until_an_operator_assigns_it(
 
     entry = wait_for(
         lambda: next(
-            (e for e in httpx.get(f"{router}/api/v1/triage", headers=operator).json()
-             if e["ticket_no"] == ticket_no),
+            (
+                e
+                for e in httpx.get(f"{router}/api/v1/triage", headers=operator).json()
+                if e["ticket_no"] == ticket_no
+            ),
             None,
         ),
         what="the item in the triage queue",
-    )  # fmt: skip
+    )
     assert len(entry["candidates"]) == 3
     ticket = wait_for(
         lambda: (

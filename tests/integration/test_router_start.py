@@ -29,9 +29,11 @@ def health(router: ServiceProcess) -> dict[str, object]:
 
 def test_a_router_waits_for_kafka_then_routes(router_model: None, tmp_path: Path) -> None:
     broker = LocalKafka(
-        home=tmp_path / "kafka", pom=StackSettings().kafka_pom, port=free_port(),
+        home=tmp_path / "kafka",
+        pom=StackSettings().kafka_pom,
+        port=free_port(),
         controller_port=free_port(),
-    )  # fmt: skip
+    )
     router = ServiceProcess("router", free_port(), tmp_path / "router.log")
     env = dict(os.environ)
     env.update(
@@ -46,13 +48,15 @@ def test_a_router_waits_for_kafka_then_routes(router_model: None, tmp_path: Path
     try:
         waiting = wait_for(
             lambda: (h := health(router)) and broker.bootstrap in str(h.get("kafka")) and h,
-            timeout=60, what="the router to say which broker it waits for",
-        )  # fmt: skip
+            timeout=60,
+            what="the router to say which broker it waits for",
+        )
         assert waiting["status"] == "starting"
         started = time.monotonic()
         broker.start(timeout=120)
-        wait_for(lambda: health(router).get("status") == "ok", timeout=60,
-                 what="the router to connect")  # fmt: skip
+        wait_for(
+            lambda: health(router).get("status") == "ok", timeout=60, what="the router to connect"
+        )
         # The broker creates no topics on use: the router declared what it reads and writes.
         item = factories.received("小区自来水管漏水，已经停水两天了")
         producer = KafkaProducer(bootstrap_servers=broker.bootstrap)

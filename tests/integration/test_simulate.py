@@ -32,11 +32,16 @@ def test_a_simulated_day_is_replayed_and_acted_out_as_planned(stack: Stack, tmp_
     now = datetime.now(UTC)
     with open_store(store).begin() as session:
         clerks = {
-            code: auth.create_credential(session=session, name=f"模拟{name}",
-                                         role=Role.DEPARTMENT, department_code=code, now=now)
+            code: auth.create_credential(
+                session=session,
+                name=f"模拟{name}",
+                role=Role.DEPARTMENT,
+                department_code=code,
+                now=now,
+            )
             for code, name in table.departments.items()
             if code != table.default_department
-        }  # fmt: skip
+        }
         operator = auth.create_credential(
             session=session, name="模拟话务员", role=Role.OPERATOR, department_code=None, now=now
         )
@@ -47,13 +52,33 @@ def test_a_simulated_day_is_replayed_and_acted_out_as_planned(stack: Stack, tmp_
     speed = max(item.resolve_after for item in planned) / 15
     truth = tmp_path / "truth.jsonl"
     done = subprocess.run(
-        [sys.executable, "-m", "feedbackloop", "simulate", "--items", str(ITEMS),
-         "--seed", str(SEED), "--truth", str(truth),
-         "--intake", stack.services["intake"].url, "--followup", stack.services["followup"].url,
-         "--credentials", str(credentials), "--act-speed", str(speed),
-         "--hotline-token", stack.hotline_token],
-        capture_output=True, text=True, timeout=240, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "feedbackloop",
+            "simulate",
+            "--items",
+            str(ITEMS),
+            "--seed",
+            str(SEED),
+            "--truth",
+            str(truth),
+            "--intake",
+            stack.services["intake"].url,
+            "--followup",
+            stack.services["followup"].url,
+            "--credentials",
+            str(credentials),
+            "--act-speed",
+            str(speed),
+            "--hotline-token",
+            stack.hotline_token,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     rows = [json.loads(line) for line in truth.read_text().splitlines()]
     assert [row["status"] for row in rows] == ["accepted"] * ITEMS
@@ -62,8 +87,9 @@ def test_a_simulated_day_is_replayed_and_acted_out_as_planned(stack: Stack, tmp_
     followup = stack.services["followup"].url
     ended = {}
     for row in rows:
-        ticket = httpx.get(f"{followup}/api/v1/workbench/tickets/{row['ticket_no']}",
-                           headers=headers, timeout=10).json()  # fmt: skip
+        ticket = httpx.get(
+            f"{followup}/api/v1/workbench/tickets/{row['ticket_no']}", headers=headers, timeout=10
+        ).json()
         ended[row["ticket_no"]] = (ticket["department_code"], ticket["state"])
     for row in rows:
         department, state = ended[row["ticket_no"]]

@@ -99,16 +99,20 @@ def test_a_day_through_the_running_stack_shows_on_every_panel(stack: Stack, tmp_
         return reply.json() if reply.status_code == 200 else None
 
     tickets = wait_for(
-        lambda: all(t := [ticket(no) for no in numbers]) and t, timeout=120,
+        lambda: all(t := [ticket(no) for no in numbers]) and t,
+        timeout=120,
         what="every item to become a ticket",
-    )  # fmt: skip
+    )
     tokens: dict[str, dict[str, str]] = {}
     with open_store(store_url).begin() as session:
         for code in {str(t["department_code"]) for t in tickets}:
             token = auth.create_credential(
-                session=session, name=code, role=Role.DEPARTMENT, department_code=code,
+                session=session,
+                name=code,
+                role=Role.DEPARTMENT,
+                department_code=code,
                 now=datetime.now(UTC),
-            )  # fmt: skip
+            )
             tokens[code] = {"Authorization": f"Bearer {token}"}
 
     # Departments work most tickets; citizens answer most surveys, some unhappily.
@@ -133,10 +137,11 @@ def test_a_day_through_the_running_stack_shows_on_every_panel(stack: Stack, tmp_
 
     services = stack.services
     prometheus = LocalPrometheus(
-        home=tmp_path / "prometheus", port=free_port(),
+        home=tmp_path / "prometheus",
+        port=free_port(),
         targets={name: f"127.0.0.1:{services[name].port}" for name in services},
         rule_files=[ROOT / "deploy" / "prometheus" / "alerts.yml"],
-    )  # fmt: skip
+    )
     prometheus.start()
     try:
         truth = store_truth(store_url)

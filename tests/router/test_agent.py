@@ -112,9 +112,11 @@ def test_a_model_failure_dead_letters_the_batch_and_routing_goes_on() -> None:
     assert topics(failed) == [DEAD_LETTER]
     assert "model exploded" in decode(failed[0].value, expect=DeadLetter).data.error
     mixed = route_batch(
-        table=load_rule_table(DEFAULT_RULES), classifier=FixedClassifier(("民政", 0.9)),
-        threshold=0.77, raws=[b"junk", encode(item), None],
-    )  # fmt: skip
+        table=load_rule_table(DEFAULT_RULES),
+        classifier=FixedClassifier(("民政", 0.9)),
+        threshold=0.77,
+        raws=[b"junk", encode(item), None],
+    )
     assert [o.routed is not None for o in mixed] == [False, True, False]
     assert mixed[1].routed is not None and mixed[1].routed.data.department_code == "civil"
 
@@ -191,9 +193,11 @@ def test_a_batch_another_router_stored_meanwhile_is_stored_again_not_crashed(
     texts = ["小区1号楼电梯坏了", "小区2号楼电梯坏了", "小区3号楼电梯坏了"]
     items = [factories.received(t, ticket_no=f"26112210{n:05d}") for n, t in enumerate(texts)]
     outcomes = route_batch(
-        table=load_rule_table(DEFAULT_RULES), classifier=FixedClassifier(("城乡建设", 0.9)),
-        threshold=0.77, raws=[encode(i) for i in items],
-    )  # fmt: skip
+        table=load_rule_table(DEFAULT_RULES),
+        classifier=FixedClassifier(("城乡建设", 0.9)),
+        threshold=0.77,
+        raws=[encode(i) for i in items],
+    )
     places = [(0, offset) for offset in range(len(items))]
     first_insert = service.insert
     raced: list[bool] = []
@@ -214,12 +218,18 @@ def test_a_batch_another_router_stored_meanwhile_is_stored_again_not_crashed(
 
 def returned_by(item: Any, department: str) -> bytes:
     event = TicketEvent(
-        ticket_id=item.data.ticket_id, ticket_no=item.data.ticket_no,
-        kind=TicketEventKind.RETURNED, state_from=TicketState.ROUTED,
-        state_to=TicketState.RETURNED, department_code=department, priority=Priority.NORMAL,
-        actor=f"department:{department}", reason="不属于我单位职责",
-        received_at=item.data.received_at, occurred_at=datetime.now(UTC),
-    )  # fmt: skip
+        ticket_id=item.data.ticket_id,
+        ticket_no=item.data.ticket_no,
+        kind=TicketEventKind.RETURNED,
+        state_from=TicketState.ROUTED,
+        state_to=TicketState.RETURNED,
+        department_code=department,
+        priority=Priority.NORMAL,
+        actor=f"department:{department}",
+        reason="不属于我单位职责",
+        received_at=item.data.received_at,
+        occurred_at=datetime.now(UTC),
+    )
     return encode(new_event(data=event, source="/followup", subject=item.data.ticket_id))
 
 
@@ -230,9 +240,10 @@ def test_a_returned_item_is_published_to_the_next_department_then_recorded(
     ranking = [("城乡建设", 0.55), ("环境保护", 0.3)]
     with sessions.begin() as session:
         service.create_routing_records(
-            session=session, records=[(item.data.ticket_id, encode(item), ranking, "housing")],
+            session=session,
+            records=[(item.data.ticket_id, encode(item), ranking, "housing")],
             now=datetime.now(UTC),
-        )  # fmt: skip
+        )
     recorder = Recorder()
     agent = ReturnsAgent(
         table=load_rule_table(DEFAULT_RULES), threshold=0.77, publish=recorder, sessions=sessions

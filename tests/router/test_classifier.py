@@ -84,9 +84,18 @@ def test_router_eval_ends_with_one_json_line(model_dir: Path, tmp_path: Path) ->
     )
     result = CliRunner().invoke(
         app,
-        ["router", "eval", "--data", str(csv_path), "--text-columns", "subject,detail",
-         "--model", str(model_dir), "--json"],
-    )  # fmt: skip
+        [
+            "router",
+            "eval",
+            "--data",
+            str(csv_path),
+            "--text-columns",
+            "subject,detail",
+            "--model",
+            str(model_dir),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     figures = json.loads(result.output.strip().splitlines()[-1])
     assert set(figures) == {"macro_f1", "accuracy", "auto_rate", "auto_precision", "ms_per_item"}
@@ -96,9 +105,18 @@ def test_router_eval_names_a_missing_column(model_dir: Path, tmp_path: Path) -> 
     csv_path = tmp_path / "bad.csv"
     csv_path.write_text("subject,label\n路灯,城乡建设\n", encoding="utf-8")
     result = CliRunner().invoke(
-        app, ["router", "eval", "--data", str(csv_path), "--text-columns", "subject,detail",
-              "--model", str(model_dir)],
-    )  # fmt: skip
+        app,
+        [
+            "router",
+            "eval",
+            "--data",
+            str(csv_path),
+            "--text-columns",
+            "subject,detail",
+            "--model",
+            str(model_dir),
+        ],
+    )
     assert result.exit_code == 2
     assert "detail" in result.output
 
@@ -116,9 +134,13 @@ def test_training_learns_from_operators_corrections(tmp_path: Path) -> None:
     with sessions.begin() as session:
         for n in range(6):
             service.create_correction(
-                session=session, ticket_id=f"t{n}", text=f"村里第{n}组的低保名额分配不公",
-                category="民政", source="triage", now=datetime.now(UTC),
-            )  # fmt: skip
+                session=session,
+                ticket_id=f"t{n}",
+                text=f"村里第{n}组的低保名额分配不公",
+                category="民政",
+                source="triage",
+                now=datetime.now(UTC),
+            )
     corrections = read_corrections(url)
     assert corrections.labels == ["民政"] * 6
     train_set = read_labelled(DATA / "train.csv", text_columns=["subject", "body"])
@@ -147,9 +169,18 @@ def test_router_hotspots_replays_a_message_export_in_time_order(
     export = tmp_path / "votes.csv"
     export.write_text("\n".join(rows) + "\n", encoding="utf-8")
     result = CliRunner().invoke(
-        app, ["router", "hotspots", "--data", str(export), "--min-items", "3",
-              "--model", str(model_dir)],
-    )  # fmt: skip
+        app,
+        [
+            "router",
+            "hotspots",
+            "--data",
+            str(export),
+            "--min-items",
+            "3",
+            "--model",
+            str(model_dir),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert (
         "3 messages from 2019-07-08 to 2019-07-08: 1 near-duplicates, 1 hotspots" in result.output

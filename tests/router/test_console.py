@@ -75,8 +75,9 @@ def test_the_console_needs_the_operator_token_and_a_name(http: TestClient) -> No
     empty = http.post("/console/login", data={"name": "", "token": "", "csrf": csrf})
     assert empty.status_code == 422
     assert re.findall(r'<p class="error" id="([\w-]+)">', empty.text) == [
-        "login-name-error", "login-token-error",
-    ]  # fmt: skip
+        "login-name-error",
+        "login-token-error",
+    ]
     forged = http.post(
         "/console/login", data={"name": "王芳", "token": "operator-token-for-tests", "csrf": "x"}
     )
@@ -97,9 +98,12 @@ def test_an_operator_assigns_a_triaged_item_with_one_click(
     item = factories.received("关于我们村的一些情况反映", title="情况反映")
     with sessions.begin() as session:
         service.create_triage_item(
-            session=session, received=item, candidates=CANDIDATES, priority="normal",
+            session=session,
+            received=item,
+            candidates=CANDIDATES,
+            priority="normal",
             now=datetime.now(UTC),
-        )  # fmt: skip
+        )
     csrf = sign_in(http)
     page = http.get("/console/triage").text
     assert "派给市住房和城乡建设局（城乡建设，41%）" in page
@@ -147,10 +151,14 @@ def test_hotspots_are_remembered_once_and_listed(
     # The signals worker's alert, as it arrives on feedback.hotspots.
     counter = Counter(items=3, window=timedelta(hours=24).total_seconds())
     spots = [
-        counter.count(place=place_of(i.data.text) or "", category="城乡建设",
-                      ticket_no=i.data.ticket_no, at=i.data.received_at.timestamp())
+        counter.count(
+            place=place_of(i.data.text) or "",
+            category="城乡建设",
+            ticket_no=i.data.ticket_no,
+            at=i.data.received_at.timestamp(),
+        )
         for i in items
-    ]  # fmt: skip
+    ]
     assert spots[-1] is not None
     alert = encode(hotspot_event(spots[-1], window_seconds=24 * 3600))
     hotspots = agents.HotspotsAgent(sessions=sessions)

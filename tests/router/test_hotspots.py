@@ -23,9 +23,11 @@ def test_a_near_copy_is_linked_to_the_earlier_ticket() -> None:
     detector = Detector()
     first = detector.observe(ticket_id="a", ticket_no="1", text=NOISE, at=T0)
     again = detector.observe(
-        ticket_id="b", ticket_no="2", text=NOISE.replace("一个星期", "七天了"),
+        ticket_id="b",
+        ticket_no="2",
+        text=NOISE.replace("一个星期", "七天了"),
         at=T0 + timedelta(hours=3),
-    )  # fmt: skip
+    )
     canteen = "学校食堂的饭菜价格太贵，学生吃不起。"
     other = detector.observe(ticket_id="c", ticket_no="3", text=canteen, at=T0 + timedelta(hours=4))
     assert first.duplicate_of is None
@@ -50,9 +52,10 @@ def test_batched_signatures_are_the_single_ones() -> None:
     texts = [NOISE, "", "a", "ab", "！！！", "abc", NOISE[:10], "学校食堂的饭菜价格太贵" * 40] * 20
     expected = np.array([signature_of(text) for text in texts])
     assert np.array_equal(signatures_of(texts), expected)
-    assert np.array_equal(signatures_of([t for t in texts if len(t) >= 3]), expected[
-        [i for i, t in enumerate(texts) if len(t) >= 3]
-    ])  # fmt: skip
+    assert np.array_equal(
+        signatures_of([t for t in texts if len(t) >= 3]),
+        expected[[i for i, t in enumerate(texts) if len(t) >= 3]],
+    )
 
 
 def test_an_index_forgets_items_and_their_buckets() -> None:

@@ -43,9 +43,12 @@ def client(sessions: sessionmaker[Session]) -> Iterator[tuple[TestClient, Record
     item = factories.received("关于我们村的一些情况反映", title="情况反映")
     with sessions.begin() as session:
         service.create_triage_item(
-            session=session, received=item, candidates=CANDIDATES, priority="normal",
+            session=session,
+            received=item,
+            candidates=CANDIDATES,
+            priority="normal",
             now=datetime.now(UTC),
-        )  # fmt: skip
+        )
     app = FastAPI()
     recorder = Recorder()
     app.state.settings = Settings()
@@ -103,9 +106,10 @@ def test_assigning_twice_unknown_departments_and_unknown_tickets_are_refused(
     )
     assert again.status_code == 409 and "王芳" in again.json()["detail"]
     missing = http.post(
-        "/api/v1/triage/2611229999990/assign", json={"department_code": "civil", "operator": "x"},
+        "/api/v1/triage/2611229999990/assign",
+        json={"department_code": "civil", "operator": "x"},
         headers=OPERATOR,
-    )  # fmt: skip
+    )
     assert missing.status_code == 404
 
 

@@ -131,9 +131,12 @@ async def started(
 ) -> BatchLoop:
     """A loop over `TOPIC` with quick fetches, started."""
     loop = BatchLoop(
-        consumer=consumer, publisher=publisher, handlers={TOPIC: handler}, fetch_timeout_ms=5,
+        consumer=consumer,
+        publisher=publisher,
+        handlers={TOPIC: handler},
+        fetch_timeout_ms=5,
         **options,
-    )  # fmt: skip
+    )
     await loop.start()
     return loop
 

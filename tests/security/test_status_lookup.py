@@ -43,9 +43,12 @@ def followup_db(stack: Stack) -> str:
 def credential(stack: Stack, name: str, role: Role, department: str | None = None) -> dict:
     with open_store(followup_db(stack)).begin() as session:
         token = auth.create_credential(
-            session=session, name=name, role=role, department_code=department,
+            session=session,
+            name=name,
+            role=role,
+            department_code=department,
             now=datetime.now(UTC),
-        )  # fmt: skip
+        )
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -81,15 +84,22 @@ def test_a_ticket_number_alone_shows_only_the_state_and_the_handling_unit(stack:
     assert accepted.status_code == 200, accepted.text
     replied = httpx.post(
         f"{followup}/api/v1/workbench/tickets/{ticket_no}/replies",
-        json={"text": "已联系物业，今天下午修理。"}, headers=operator, timeout=10,
-    )  # fmt: skip
+        json={"text": "已联系物业，今天下午修理。"},
+        headers=operator,
+        timeout=10,
+    )
     assert replied.status_code == 200, replied.text
 
     bare = httpx.get(f"{followup}/api/v1/tickets/{ticket_no}", timeout=10)
     assert bare.status_code == 200
     assert set(bare.json()) <= {
-        "ticket_no", "state", "state_label", "department_code", "department_name", "full",
-    }, bare.json()  # fmt: skip
+        "ticket_no",
+        "state",
+        "state_label",
+        "department_code",
+        "department_name",
+        "full",
+    }, bare.json()
     for private in (TITLE, "王芳", PHONE[-4:], "物业"):
         assert private not in bare.text
     wrong = httpx.get(f"{followup}/api/v1/tickets/{ticket_no}", params={"k": "A" * 22})
@@ -178,9 +188,11 @@ def test_an_agent_looks_a_ticket_up_by_number_and_the_callers_last_four_digits(
     assert found.json()["text"] == TEXT and found.json()["phone_masked"] == "138****5678"
     wrong = look("0000", agent)
     unknown = httpx.post(
-        f"{followup}{LOOKUP}", json={"ticket_no": "2611229999990", "phone_last4": "5678"},
-        headers=agent, timeout=10,
-    )  # fmt: skip
+        f"{followup}{LOOKUP}",
+        json={"ticket_no": "2611229999990", "phone_last4": "5678"},
+        headers=agent,
+        timeout=10,
+    )
     assert wrong.status_code == unknown.status_code == 404
     assert wrong.json()["detail"] == unknown.json()["detail"]
     assert wrong.headers["content-type"] == "application/problem+json"

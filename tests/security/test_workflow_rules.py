@@ -27,10 +27,14 @@ TEXT = "幸福小区3栋门口的井盖松动了，车一压就响，晚上有�
 def open_web_ticket(stack: Stack) -> str:
     reply = httpx.post(
         f"{stack.services['intake'].url}/api/v1/feedback",
-        json={"title": "井盖松动", "text": TEXT, "contact_phone": "13812345678",
-              "callback_consent": True},
+        json={
+            "title": "井盖松动",
+            "text": TEXT,
+            "contact_phone": "13812345678",
+            "callback_consent": True,
+        },
         timeout=10,
-    )  # fmt: skip
+    )
     assert reply.status_code == 201, reply.text
     return str(reply.json()["ticket_no"])
 
@@ -38,15 +42,19 @@ def open_web_ticket(stack: Stack) -> str:
 def open_hotline_ticket(stack: Stack) -> str:
     intake_db = f"sqlite:///{stack.settings.state_dir.resolve() / 'intake.db'}"
     call = {
-        "call_id": f"rules-{uuid.uuid4()}", "caller_number": "13912345678",
-        "started_at": "2026-11-22T09:00:00+08:00", "ended_at": "2026-11-22T09:03:00+08:00",
+        "call_id": f"rules-{uuid.uuid4()}",
+        "caller_number": "13912345678",
+        "started_at": "2026-11-22T09:00:00+08:00",
+        "ended_at": "2026-11-22T09:03:00+08:00",
         "agent_id": "A0317",
         "turns": [{"speaker": "caller", "text": TEXT, "start_ms": 0, "end_ms": 6000}],
-    }  # fmt: skip
+    }
     reply = httpx.post(
-        f"{stack.services['intake'].url}/api/v1/hotline/calls", json=call, timeout=10,
+        f"{stack.services['intake'].url}/api/v1/hotline/calls",
+        json=call,
+        timeout=10,
         headers={"Authorization": f"Bearer {call_centre_token(intake_db)}"},
-    )  # fmt: skip
+    )
     assert reply.status_code == 201, reply.text
     return str(reply.json()["ticket_no"])
 

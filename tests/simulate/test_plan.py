@@ -59,9 +59,20 @@ def test_the_command_writes_the_ground_truth_without_a_stack(tmp_path: Path) -> 
     truth = tmp_path / "truth.jsonl"
     result = CliRunner().invoke(
         app,
-        ["simulate", "--items", "50", "--seed", "9", "--truth", str(truth),
-         "--survey", "satisfied=1", "--channels", "web=1"],
-    )  # fmt: skip
+        [
+            "simulate",
+            "--items",
+            "50",
+            "--seed",
+            "9",
+            "--truth",
+            str(truth),
+            "--survey",
+            "satisfied=1",
+            "--channels",
+            "web=1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in truth.read_text().splitlines()]
     assert len(rows) == 50

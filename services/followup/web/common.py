@@ -61,9 +61,14 @@ def _visit(request: Request, followup: FollowupDep) -> Visit:
         with followup.sessions() as db:
             principal = auth.get_principal_by_id(session=db, credential_id=credential_id)
     return Visit(
-        request=request, cookies=cookies, session=session, pages=pages(),
-        problem_template="workbench/problem.html", followup=followup, principal=principal,
-    )  # fmt: skip
+        request=request,
+        cookies=cookies,
+        session=session,
+        pages=pages(),
+        problem_template="workbench/problem.html",
+        followup=followup,
+        principal=principal,
+    )
 
 
 VisitDep = Annotated[Visit, Depends(_visit)]

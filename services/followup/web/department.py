@@ -41,25 +41,62 @@ class Act:
 
 
 ACTS: dict[str, Act] = {
-    "accept": Act(Action.ACCEPT, "签收", "已签收，请在办结时限内办理",
-                  lambda no, _b, f, p: views.accept(no, f, p)),
-    "note": Act(Action.NOTE, "添加备注", "备注已保存（市民看不到备注）",
-                lambda no, b, f, p: views.add_note(no, b, f, p), TextIn, {"text": "备注内容"}),
-    "reply": Act(Action.REPLY, "答复市民", "答复已发送给市民",
-                 lambda no, b, f, p: views.add_reply(no, b, f, p), TextIn, {"text": "答复内容"}),
-    "resolve": Act(Action.RESOLVE, "办结", "已办结，系统将邀请市民回访评价",
-                   lambda no, b, f, p: views.resolve(no, b, f, p), TextIn, {"text": "办理结果"}),
-    "return": Act(Action.RETURN, "退单", "工单已退回，正在改派其他承办单位",
-                  lambda no, b, f, p: views.return_ticket(no, b, f, p), ReasonIn,
-                  {"reason": "退单理由"}),
-    "extension": Act(Action.REQUEST_EXTENSION, "申请延期", "延期申请已提交，等待话务中心审批",
-                     lambda no, b, f, p: views.request_extension(no, b, f, p), ExtensionIn,
-                     {"working_days": "延长的工作日数", "reason": "申请理由"}),
+    "accept": Act(
+        Action.ACCEPT,
+        "签收",
+        "已签收，请在办结时限内办理",
+        lambda no, _b, f, p: views.accept(no, f, p),
+    ),
+    "note": Act(
+        Action.NOTE,
+        "添加备注",
+        "备注已保存（市民看不到备注）",
+        lambda no, b, f, p: views.add_note(no, b, f, p),
+        TextIn,
+        {"text": "备注内容"},
+    ),
+    "reply": Act(
+        Action.REPLY,
+        "答复市民",
+        "答复已发送给市民",
+        lambda no, b, f, p: views.add_reply(no, b, f, p),
+        TextIn,
+        {"text": "答复内容"},
+    ),
+    "resolve": Act(
+        Action.RESOLVE,
+        "办结",
+        "已办结，系统将邀请市民回访评价",
+        lambda no, b, f, p: views.resolve(no, b, f, p),
+        TextIn,
+        {"text": "办理结果"},
+    ),
+    "return": Act(
+        Action.RETURN,
+        "退单",
+        "工单已退回，正在改派其他承办单位",
+        lambda no, b, f, p: views.return_ticket(no, b, f, p),
+        ReasonIn,
+        {"reason": "退单理由"},
+    ),
+    "extension": Act(
+        Action.REQUEST_EXTENSION,
+        "申请延期",
+        "延期申请已提交，等待话务中心审批",
+        lambda no, b, f, p: views.request_extension(no, b, f, p),
+        ExtensionIn,
+        {"working_days": "延长的工作日数", "reason": "申请理由"},
+    ),
     # A request: the clocks run on until the centre approves (see `services.followup.pauses`).
-    "pause": Act(Action.PAUSE, "申请暂停计时", "暂停申请已提交，话务中心同意前计时继续",
-                 lambda no, b, f, p: views.pause(no, b, f, p, Response()), ReasonIn,
-                 {"reason": "暂停理由"}),
-}  # fmt: skip
+    "pause": Act(
+        Action.PAUSE,
+        "申请暂停计时",
+        "暂停申请已提交，话务中心同意前计时继续",
+        lambda no, b, f, p: views.pause(no, b, f, p, Response()),
+        ReasonIn,
+        {"reason": "暂停理由"},
+    ),
+}
 
 #: Queue filters: state (empty: every open state) and deadline.
 STATE_FILTERS = {"": "全部未办结", "routed": "待签收", "accepted": "办理中", "reopened": "重新办理"}
@@ -75,16 +112,27 @@ def queue(
     state = state if state in STATE_FILTERS else ""
     due = due if due in DUE_FILTERS else ""
     tickets = views.list_queue(
-        visit.desk, principal, state=[state] if state else None, overdue=due == "overdue",
-        due_within_hours=float(due) if due.isdigit() else None, limit=200, offset=0,
-    )  # fmt: skip
+        visit.desk,
+        principal,
+        state=[state] if state else None,
+        overdue=due == "overdue",
+        due_within_hours=float(due) if due.isdigit() else None,
+        limit=200,
+        offset=0,
+    )
     flash = None
     if done == "return" and ticket_number(ticket):
         flash = f"工单 {ticket} 已退回，正在改派其他承办单位"
     return visit.render(
-        "workbench/queue.html", tickets=tickets, now=datetime.now(UTC), state=state, due=due,
-        state_filters=STATE_FILTERS, due_filters=DUE_FILTERS, flash=flash,
-    )  # fmt: skip
+        "workbench/queue.html",
+        tickets=tickets,
+        now=datetime.now(UTC),
+        state=state,
+        due=due,
+        state_filters=STATE_FILTERS,
+        due_filters=DUE_FILTERS,
+        flash=flash,
+    )
 
 
 def _ticket_page(
@@ -111,10 +159,18 @@ def _ticket_page(
         refused = str(IllegalTransition(ACTS[form].action, state)) if form in ACTS else None
         alert = (errors or {}).get("_") or refused
     return visit.render(
-        "workbench/ticket.html", status=status, ticket=ticket, now=datetime.now(UTC),
-        state_label=STATE_LABELS[state], forms=forms, flash=flash, form=form,
-        errors=errors or {}, values=values or {}, alert=alert,
-    )  # fmt: skip
+        "workbench/ticket.html",
+        status=status,
+        ticket=ticket,
+        now=datetime.now(UTC),
+        state_label=STATE_LABELS[state],
+        forms=forms,
+        flash=flash,
+        form=form,
+        errors=errors or {},
+        values=values or {},
+        alert=alert,
+    )
 
 
 @router.get(f"{HOME}/tickets/{{ticket_no}}")
@@ -153,9 +209,13 @@ def act_on_ticket(
         act.call(ticket_no, body, visit.desk, principal)
     except HTTPException as exc:
         return _ticket_page(
-            visit, ticket_no, status=exc.status_code, form=action,
-            errors={"_": str(exc.detail)}, values=values,
-        )  # fmt: skip
+            visit,
+            ticket_no,
+            status=exc.status_code,
+            form=action,
+            errors={"_": str(exc.detail)},
+            values=values,
+        )
     if action == "return":  # the ticket leaves this department's hands
         return visit.redirect(f"{HOME}?done=return&ticket={ticket_number(ticket_no)}")
     return visit.redirect(f"{HOME}/tickets/{ticket_no}?done={action}")

@@ -40,10 +40,13 @@ def _page(
     status: int = 200,
 ) -> Response:
     return visit.render(
-        "workbench/extensions.html", status=status, flash=flash, error=error,
+        "workbench/extensions.html",
+        status=status,
+        flash=flash,
+        error=error,
         pending=views.list_extensions(visit.desk, principal),
         pauses=views.list_pauses(visit.desk, principal),
-    )  # fmt: skip
+    )
 
 
 @router.post("/workbench/tickets/{ticket_no}/extension/decision")

@@ -44,16 +44,20 @@ def login(
     token = token.strip()
     if not token:
         return visit.render(
-            "workbench/login.html", status=422, bye=False,
+            "workbench/login.html",
+            status=422,
+            bye=False,
             error="请输入本单位的访问凭证",
-        )  # fmt: skip
+        )
     well_formed = TOKEN.fullmatch(token) is not None  # what add-credential prints
     principal = visit.desk.principal(token) if well_formed else None
     if principal is None:
         return visit.render(
-            "workbench/login.html", status=401, bye=False,
+            "workbench/login.html",
+            status=401,
+            bye=False,
             error="访问凭证不正确或已停用，请核对后重新输入（凭证由管理员用 add-credential 生成）",
-        )  # fmt: skip
+        )
     visit.session = visit.cookies.sign_in({"credential_id": principal.credential_id})
     return visit.redirect(start_page(principal))
 
