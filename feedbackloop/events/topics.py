@@ -5,7 +5,6 @@ import re
 FEEDBACK_RECEIVED = "feedback.received"
 FEEDBACK_ROUTED = "feedback.routed"
 TICKET_EVENTS = "ticket.events"
-NOTIFICATIONS_OUTBOUND = "notifications.outbound"
 DEAD_LETTER = "feedback.dlq"
 FEEDBACK_HOTSPOTS = "feedback.hotspots"
 
@@ -14,7 +13,6 @@ CORE_TOPICS: tuple[str, ...] = (
     FEEDBACK_RECEIVED,
     FEEDBACK_ROUTED,
     TICKET_EVENTS,
-    NOTIFICATIONS_OUTBOUND,
     DEAD_LETTER,
     FEEDBACK_HOTSPOTS,
 )
