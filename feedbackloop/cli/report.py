@@ -2,6 +2,7 @@
 
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import httpx
 import typer
@@ -97,6 +98,48 @@ def draw_rates(figures: dict[str, dict[str, float]], path: Path) -> None:
     ax.set_ylabel("比例", fontproperties=chinese)
     ax.set_title("各部门三率（响应率、解决率、满意率）", fontproperties=chinese)
     ax.legend(prop=chinese)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def draw_reliability(report: dict[str, Any], path: Path, *, title: str) -> None:
+    """The reliability diagram of `services.router.reliability.reliability`, with item counts."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: write files only
+    from matplotlib import font_manager
+    from matplotlib import pyplot as plt
+
+    font = next((f for f in CJK_FONTS if f.exists()), None)
+    chinese = font_manager.FontProperties(fname=str(font)) if font else None
+    filled = [r for r in report["bins"] if r["items"]]
+    fig, (top, counts) = plt.subplots(
+        2, 1, figsize=(6, 6.5), dpi=120, sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    top.plot([0, 1], [0, 1], linestyle="--", color="grey", label="完全校准")
+    top.plot(
+        [r["mean_confidence"] for r in filled],
+        [r["accuracy"] for r in filled],
+        marker="o",
+        label="模型",
+    )
+    top.axvline(report["threshold"], color="tab:red", linewidth=1, label="自动分派阈值")
+    top.set_ylabel("准确率", fontproperties=chinese)
+    top.set_ylim(0, 1)
+    top.set_title(
+        f"{title}：置信度可靠性图（ECE {report['expected_calibration_error']:.3f}）",
+        fontproperties=chinese,
+    )
+    top.legend(prop=chinese, loc="upper left")
+    counts.bar(
+        [(r["low"] + r["high"]) / 2 for r in report["bins"]],
+        [r["items"] for r in report["bins"]],
+        width=0.09,
+    )
+    counts.set_xlabel("首选类别的置信度", fontproperties=chinese)
+    counts.set_ylabel("条数", fontproperties=chinese)
+    counts.set_xlim(0, 1)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -2,6 +2,7 @@
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -84,6 +85,11 @@ def evaluate(
     as_json: bool = typer.Option(
         False, "--json", help="End with one JSON line of the key figures."
     ),
+    report: Path = typer.Option(
+        None,
+        file_okay=False,
+        help="Also write report.json (calibration bins, per department) and reliability.png here.",
+    ),
 ) -> None:
     """Print macro-F1, accuracy, per-class figures, the confusion matrix and the auto rate."""
     from services.router.classifier import CategoryModel
@@ -111,9 +117,35 @@ def evaluate(
     for label, counts in zip(metrics["labels"], metrics["confusion"], strict=True):
         confusion.add_row(label, *(str(n) for n in counts))
     console.print(confusion)
+    if report:
+        _write_report(model, labelled, report)
     if as_json:
         keys = ("macro_f1", "accuracy", "auto_rate", "auto_precision", "ms_per_item")
         typer.echo(json.dumps({k: metrics[k] for k in keys}))
+
+
+def _write_report(model: Any, labelled: Any, directory: Path) -> None:
+    from feedbackloop.cli.report import draw_reliability
+    from services.router.config import get_settings
+    from services.router.reliability import reliability
+    from services.router.rules import load_rule_table
+
+    table = load_rule_table(get_settings().rules_path)
+    figures = reliability(
+        model.predict_proba(labelled.texts),
+        labelled.labels,
+        model.classes,
+        threshold=model.threshold,
+        categories=table.categories,
+        departments=table.departments,
+    )
+    figures["data"] = labelled.source
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "report.json").write_text(
+        json.dumps(figures, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    )
+    draw_reliability(figures, directory / "reliability.png", title=labelled.source.split("@")[0])
+    console.print(f"Report in {directory}: report.json, reliability.png")
 
 
 @app.command("raw-dev")
