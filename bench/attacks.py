@@ -31,8 +31,6 @@ after about 30 s of start-up on 2 cores. Exit status 1 if any answer was not the
 import argparse
 import base64
 import json
-import select
-import socket
 import sys
 import tempfile
 import threading
@@ -55,6 +53,7 @@ from feedbackloop.devstack.config import REPO_ROOT, StackSettings
 from feedbackloop.devstack.fleet import free_port
 from feedbackloop.devstack.kafka import LocalKafka
 from feedbackloop.devstack.processes import ServiceProcess, Stack
+from feedbackloop.devstack.rawhttp import request
 from feedbackloop.events.topics import CORE_TOPICS
 from feedbackloop.runtime.topics import create_topics
 from services.followup import auth
@@ -160,61 +159,6 @@ class Memory(threading.Thread):
 
 
 # --- HTTP over a raw socket, for what httpx will not send ------------------------------
-
-
-@dataclass(frozen=True)
-class RawReply:
-    status: int
-    body: bytes
-    seconds: float
-    sent: int  # body bytes sent before the answer came
-
-
-def raw_request(
-    port: int,
-    method: str,
-    path: str,
-    *,
-    headers: Iterable[tuple[bytes, bytes]] = (),
-    chunks: Iterable[bytes] = (),
-    chunked: bool = False,
-    timeout: float = 30,
-) -> RawReply:
-    """One HTTP/1.1 request to 127.0.0.1:`port`; stops sending the body once an answer comes.
-
-    For a Content-Length that is declared and never followed by a body, and for bodies
-    streamed in chunks while the answer is watched for (as tests/security/rawhttp.py does).
-    """
-    head = [f"{method} {path} HTTP/1.1".encode(), b"Host: 127.0.0.1", b"Connection: close"]
-    head += [name + b": " + value for name, value in headers]
-    if chunked:
-        head.append(b"Transfer-Encoding: chunked")
-    started, sent, data = time.perf_counter(), 0, b""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(b"\r\n".join(head) + b"\r\n\r\n")
-        try:
-            for chunk in chunks:
-                if select.select([sock], [], [], 0)[0]:
-                    break  # the server has answered: it will not read the rest
-                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
-                sent += len(chunk)
-            else:
-                if chunked:
-                    sock.sendall(b"0\r\n\r\n")
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # answered and closed; the answer is still there to read
-        while time.perf_counter() - started < timeout:
-            try:
-                piece = sock.recv(65536)
-            except (ConnectionResetError, TimeoutError):
-                break
-            if not piece:
-                break
-            data += piece
-    seconds = time.perf_counter() - started
-    head_bytes, _, body = data.partition(b"\r\n\r\n")
-    status = int(head_bytes.split(b" ", 2)[1]) if data else 0
-    return RawReply(status=status, body=body, seconds=seconds, sent=sent)
 
 
 def filler(mebibytes: int, piece: int = 64 * 1024) -> Iterator[bytes]:
@@ -646,7 +590,7 @@ def hostile_authorization(lab: Lab) -> list[Outcome]:
     for service, method, path, expected in doors:
         statuses, seconds = [], 0.0
         for value in (b"Bearer \xff", b"Bearer \xe5\x87\xad\xe8\xaf\x81", b"\xff", b"Bearer a.b"):
-            reply = raw_request(
+            reply = request(
                 lab.port(service),
                 method,
                 path,
@@ -734,7 +678,7 @@ def oversized_bodies(lab: Lab) -> list[Outcome]:
     results = []
     for service, method, path, credential in routes:
         auth_header = [(b"Authorization", v.encode()) for v in credential.values()]
-        declared = raw_request(
+        declared = request(
             lab.port(service),
             method,
             path,
@@ -742,7 +686,7 @@ def oversized_bodies(lab: Lab) -> list[Outcome]:
             timeout=10,
         )
         with Memory(lab.pid(service)) as memory:
-            streamed = raw_request(
+            streamed = request(
                 lab.port(service),
                 method,
                 path,

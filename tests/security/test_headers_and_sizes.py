@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from feedbackloop.devstack.processes import Stack
-from tests.security.rawhttp import Reply, request
+from feedbackloop.devstack.rawhttp import Reply, request
 
 pytestmark = pytest.mark.integration
 
