@@ -50,6 +50,7 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.utils import WeChatSigner
 
 from feedbackloop.devstack.config import REPO_ROOT, StackSettings
+from feedbackloop.devstack.credentials import staff_headers
 from feedbackloop.devstack.fleet import free_port
 from feedbackloop.devstack.kafka import LocalKafka
 from feedbackloop.devstack.processes import ServiceProcess, Stack
@@ -57,7 +58,6 @@ from feedbackloop.devstack.rawhttp import request
 from feedbackloop.events.topics import CORE_TOPICS
 from feedbackloop.runtime.topics import create_topics
 from services.followup import auth
-from services.followup.database import open_store
 from services.intake import credentials as intake_credentials
 from services.intake.config import DEV_WECHAT_TOKEN
 from services.intake.database import create_store as intake_store
@@ -212,15 +212,9 @@ class Lab:
 
     def staff(self, name: str, role: auth.Role, department: str | None = None) -> dict[str, str]:
         """A followup credential (as `feedbackloop followup add-credential` makes it)."""
-        with open_store(self.followup_db).begin() as session:
-            token = auth.create_credential(
-                session=session,
-                name=name,
-                role=role,
-                department_code=department,
-                now=datetime.now(UTC),
-            )
-        return {"Authorization": f"Bearer {token}"}
+        return staff_headers(
+            database_url=self.followup_db, name=name, role=role.value, department=department
+        )
 
 
 @contextmanager

@@ -42,3 +42,21 @@ def recorded_hotline_token(state_dir: Path) -> str | None:
         return (state_dir / TOKEN_FILE).read_text().strip() or None
     except OSError:
         return None
+
+
+def staff_headers(
+    *, database_url: str, name: str, role: str, department: str | None = None
+) -> dict[str, str]:
+    """A new followup credential, as `feedbackloop followup add-credential` makes it, as headers."""
+    from services.followup import auth
+    from services.followup.database import open_store
+
+    with open_store(database_url).begin() as session:
+        token = auth.create_credential(
+            session=session,
+            name=name,
+            role=auth.Role(role),
+            department_code=department,
+            now=datetime.now(UTC),
+        )
+    return {"Authorization": f"Bearer {token}"}

@@ -11,15 +11,14 @@ digits, on an operator credential, rate-limited and audited.
 import re
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 from sqlalchemy import select
 
+from feedbackloop.devstack.credentials import staff_headers
 from feedbackloop.devstack.processes import Stack
-from services.followup import auth
 from services.followup.app import create_api, create_followup
 from services.followup.auth import Role
 from services.followup.config import Settings
@@ -41,15 +40,9 @@ def followup_db(stack: Stack) -> str:
 
 
 def credential(stack: Stack, name: str, role: Role, department: str | None = None) -> dict:
-    with open_store(followup_db(stack)).begin() as session:
-        token = auth.create_credential(
-            session=session,
-            name=name,
-            role=role,
-            department_code=department,
-            now=datetime.now(UTC),
-        )
-    return {"Authorization": f"Bearer {token}"}
+    return staff_headers(
+        database_url=followup_db(stack), name=name, role=role.value, department=department
+    )
 
 
 def submit(stack: Stack) -> tuple[str, str]:
