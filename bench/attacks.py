@@ -751,9 +751,11 @@ def concurrent_triage(lab: Lab) -> Outcome:
 
 def pause_without_approval(lab: Lab) -> Outcome:
     """Must have 7: a department pauses its own clock."""
-    ticket_no = web_item(lab, text="幸福小区3栋门口的井盖松动了，车一压就响。", title="井盖")[
-        "ticket_no"
-    ]
+    ticket_no = web_item(
+        lab,
+        text="幸福小区3栋门口的井盖松动了，车一压就响，晚上有人差点踩空，请城管尽快处理。",
+        title="井盖",
+    )["ticket_no"]
     code = routed(lab, ticket_no)["department_code"]
     department = lab.staff(f"承办单位{code}", auth.Role.DEPARTMENT, code)
     act(lab, ticket_no, "accept", department)

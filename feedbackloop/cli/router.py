@@ -1,4 +1,4 @@
-"""`feedbackloop router train|eval`: the router's category model."""
+"""`feedbackloop router train|eval|replay-corrections|raw-dev|hotspots`: the router's model."""
 
 import json
 from pathlib import Path
@@ -32,9 +32,13 @@ def train(
     database_url: str = typer.Option(
         None, help="The router's store with the corrections [FEEDBACKLOOP_ROUTER_DATABASE_URL]."
     ),
+    hold_raw: bool = typer.Option(
+        True, "--raw-dev/--no-raw-dev", help="Also hold the threshold on the raw dev set."
+    ),
 ) -> None:
-    """Train on train.csv, pick the threshold on dev.csv (>= 97% precision), save with a card."""
+    """Train on train.csv, pick the threshold on dev.csv and the raw dev set, save with a card."""
     from feedbackloop.devstack.config import StackSettings
+    from services.router import rawdev
     from services.router.classifier import CategoryModel
     from services.router.config import get_settings
     from services.router.training import read_corrections, read_labelled
@@ -58,11 +62,19 @@ def train(
 
         train_set = read_labelled(source / "train.csv", text_columns=["subject", "body"])
         dev_set = read_labelled(source / "dev.csv", text_columns=["subject", "body"])
+        raw_set = None
+        if hold_raw:
+            try:
+                raw_set = rawdev.read(source)
+            except (OSError, ValueError) as exc:
+                console.print(f"[yellow]No raw dev set ({exc}); the threshold holds on dev.[/]")
         extra = None
         if with_corrections:
             step("reading the corrections")
             extra = read_corrections(database_url or get_settings().database_url)
-        model, metrics = train_model(train=train_set, dev=dev_set, extra=extra, progress=step)
+        model, metrics = train_model(
+            train=train_set, dev=dev_set, raw=raw_set, extra=extra, progress=step
+        )
         step("saving")
         model.save(target)
     console.print(
@@ -71,6 +83,13 @@ def train(
         f"{metrics['auto_precision']:.1%} precision, {model.card['train_seconds']} s to fit, "
         f"{model.card['corrections']} corrections"
     )
+    if "raw" in model.card:
+        figures = model.card["raw"]
+        console.print(
+            f"Raw dev set: macro-F1 {figures['macro_f1']}, {figures['auto_rate']:.1%} "
+            f"auto-assigned at {figures['auto_precision']:.1%} precision "
+            f"(thresholds {model.card['thresholds']})"
+        )
 
 
 @app.command("eval")
@@ -146,6 +165,78 @@ def _write_report(model: Any, labelled: Any, directory: Path) -> None:
     )
     draw_reliability(figures, directory / "reliability.png", title=labelled.source.split("@")[0])
     console.print(f"Report in {directory}: report.json, reliability.png")
+
+
+@app.command("replay-corrections")
+def replay_corrections(
+    data: Path = typer.Option(
+        None, exists=True, dir_okay=False, help="Labelled CSV to replay [the raw dev set]."
+    ),
+    text_columns: str = typer.Option("subject,detail", help="Columns joined as the text."),
+    share: float = typer.Option(0.5, help="Share of each category replayed as the stream."),
+    seed: int = typer.Option(17, help="Seed of the split into stream and rest."),
+    data_dir: Path = typer.Option(None, help="Folder with train.csv and dev.csv [../shared/data]."),
+    model_dir: Path = typer.Option(
+        None, "--model", help="The model that routes the stream [FEEDBACKLOOP_ROUTER_MODEL_DIR]."
+    ),
+    database_url: str = typer.Option(
+        None, help="Store for the corrections [a new SQLite file in a temporary folder]."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="End with one JSON line of the figures."),
+) -> None:
+    """Replay part of a labelled set as triage choices and returns, retrain, measure the rest."""
+    import tempfile
+
+    from feedbackloop.devstack.config import StackSettings
+    from feedbackloop.runtime.sql import create_store
+    from services.router import rawdev
+    from services.router.classifier import CategoryModel
+    from services.router.models import Base
+    from services.router.replay import measure, replay, split
+    from services.router.training import read_corrections, read_labelled
+    from services.router.training import train as train_model
+
+    source = data_dir or StackSettings().data_dir
+    try:
+        model = CategoryModel.load(_model_dir(model_dir))
+        labelled = (
+            read_labelled(data, text_columns=[c.strip() for c in text_columns.split(",")])
+            if data
+            else rawdev.read(source)
+        )
+        stream, rest = split(labelled, share=share, seed=seed)
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+    with tempfile.TemporaryDirectory() as scratch:
+        url = database_url or f"sqlite:///{Path(scratch) / 'router.db'}"
+        replayed = replay(model=model, stream=stream, sessions=create_store(url, Base.metadata))
+        console.print(
+            f"Replayed {len(stream.texts)} items: {replayed.triaged} chosen at triage, "
+            f"{replayed.returned} returned, {replayed.assigned_right} right at once"
+        )
+        train_set = read_labelled(source / "train.csv", text_columns=["subject", "body"])
+        dev_set = read_labelled(source / "dev.csv", text_columns=["subject", "body"])
+        retrained, _ = train_model(
+            train=train_set, dev=dev_set, raw=stream, extra=read_corrections(url)
+        )
+    figures = {
+        name: measure(m, dev=dev_set, rest=rest)
+        for name, m in (("before", model), ("after", retrained))
+    }
+    keys = ("macro_f1", "accuracy", "auto_rate", "auto_precision")
+    table = Table(f"on the other {len(rest.texts)} items", *keys)
+    for name, row in figures.items():
+        table.add_row(name, *(str(row[k]) for k in keys))
+    console.print(table)
+    if as_json:
+        counts = {
+            "stream": len(stream.texts),
+            "rest": len(rest.texts),
+            "triaged": replayed.triaged,
+            "returned": replayed.returned,
+        }
+        typer.echo(json.dumps(figures | counts))
 
 
 @app.command("raw-dev")

@@ -7,8 +7,11 @@ exactly as the citizen wrote them, whitespace, typos and all.
 """
 
 import csv
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+
+from services.router.training import Labelled
 
 #: The folder of the labels, from the repository's root.
 LABELS = Path(__file__).resolve().parents[2] / "data" / "raw-dev" / "labels.csv"
@@ -76,3 +79,14 @@ def write(items: list[RawItem], out: Path) -> None:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(item.row() for item in items)
+
+
+def read(data_dir: Path, *, labels: Path = LABELS, certain_only: bool = False) -> Labelled:
+    """The set as training and evaluation read it: subject and detail joined by '。'."""
+    items = build(data_dir, labels=labels, certain_only=certain_only)
+    digest = hashlib.sha256(labels.read_bytes()).hexdigest()[:12]
+    return Labelled(
+        texts=[f"{item.subject.strip()}。{item.detail.strip()}" for item in items],
+        labels=[item.label for item in items],
+        source=f"raw-dev@{digest}",
+    )

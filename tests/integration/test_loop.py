@@ -16,6 +16,7 @@ from feedbackloop.events.topics import (
     TICKET_EVENTS,
     queue_topic,
 )
+from services.router.classifier import CategoryModel
 from tests import factories
 from tests.integration.conftest import find_events, metric, wait_for
 
@@ -135,14 +136,15 @@ def test_a_poison_message_is_dead_lettered_and_routing_goes_on(
 def test_an_item_no_rule_knows_is_routed_by_the_model(kafka: LocalKafka, stack: Stack) -> None:
     import httpx
 
-    text = "我在一家公司上班，已经三个月没有发薪水了，老板一直拖着，也不给签合同。"
+    text = "公司拖欠工资三个月，老板不签劳动合同，申请劳动监察。"
     reply = httpx.post(f"{stack.services['intake'].url}/api/v1/feedback", json={"text": text})
     ticket_id = reply.json()["ticket_id"]
     (routed,) = find_events(kafka.bootstrap, FEEDBACK_ROUTED, lambda e: e.subject == ticket_id)
     assert routed.data.method == "model"
     assert routed.data.category == "劳动和社会保障"
     assert routed.data.department_code == "hrss"
-    assert routed.data.confidence >= 0.77
+    model = CategoryModel.load(stack.settings.router_model_dir)
+    assert routed.data.confidence >= model.threshold
     assert routed.data.candidates[0].department_code == "hrss"
     (queued,) = find_events(kafka.bootstrap, queue_topic("hrss"), lambda e: e.subject == ticket_id)
     assert queued.id == routed.id
@@ -210,7 +212,7 @@ def test_a_returned_ticket_is_rerouted_to_another_department(
     from tests.router.test_returns import returned
 
     intake, followup = stack.services["intake"].url, stack.services["followup"].url
-    text = "我在一家公司上班，已经三个月没有发薪水了，老板一直拖着，也不给签合同。"
+    text = "公司拖欠工资三个月，老板不签劳动合同，申请劳动监察。"
     reply = httpx.post(f"{intake}/api/v1/feedback", json={"text": text})
     ticket_id = reply.json()["ticket_id"]
     (first,) = find_events(kafka.bootstrap, FEEDBACK_ROUTED, lambda e: e.subject == ticket_id)

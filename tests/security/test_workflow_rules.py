@@ -21,7 +21,7 @@ from tests.security.test_status_lookup import credential, followup_db
 pytestmark = pytest.mark.integration
 
 API = "/api/v1/workbench"
-TEXT = "幸福小区3栋门口的井盖松动了，车一压就响，晚上有人差点踩空，请尽快处理。"
+TEXT = "幸福小区3栋门口的井盖松动了，车一压就响，晚上有人差点踩空，请城管尽快处理。"
 
 
 def open_web_ticket(stack: Stack) -> str:
