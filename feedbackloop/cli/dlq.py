@@ -15,6 +15,7 @@ from typing import Any
 
 import typer
 
+from feedbackloop.cli.kafka import bootstrap_or_local
 from feedbackloop.events import DeadLetter, InvalidEvent, decode
 from feedbackloop.events.topics import DEAD_LETTER
 
@@ -93,15 +94,6 @@ def read_letters(bootstrap: str) -> list[Letter]:
     return sorted(letters, key=lambda letter: letter.data.failed_at)
 
 
-def _bootstrap(bootstrap: str | None) -> str:
-    if bootstrap:
-        return bootstrap
-    from feedbackloop.cli.kafka import local_kafka
-    from feedbackloop.devstack.config import StackSettings
-
-    return local_kafka(StackSettings()).bootstrap
-
-
 @app.command("list")
 def list_letters(
     consumer: str | None = typer.Option(None, help="Only this consumer's, e.g. followup."),
@@ -114,7 +106,7 @@ def list_letters(
     """
     letters = [
         letter
-        for letter in read_letters(_bootstrap(bootstrap))
+        for letter in read_letters(bootstrap_or_local(bootstrap))
         if consumer is None or letter.data.consumer == consumer
     ][-limit:]
     if not letters:
@@ -145,7 +137,7 @@ def replay(
     """Publish dead-lettered records again to the topics they came from, after a fix."""
     if not (ids or consumer or every):
         raise typer.BadParameter("say which: --id ..., --consumer NAME or --all")
-    target = _bootstrap(bootstrap)
+    target = bootstrap_or_local(bootstrap)
     wanted = set(ids)
     chosen = [
         letter

@@ -25,6 +25,11 @@ def local_kafka(settings: StackSettings) -> LocalKafka:
     )
 
 
+def bootstrap_or_local(bootstrap: str | None) -> str:
+    """The bootstrap given, or the local broker's (`make up`'s)."""
+    return bootstrap or local_kafka(StackSettings()).bootstrap
+
+
 def start_kafka(settings: StackSettings) -> LocalKafka:
     """Start the broker if needed and make sure the core topics exist."""
     broker = local_kafka(settings)

@@ -1,4 +1,4 @@
-"""`feedbackloop report`: the 三率 and SLA figures per department, in the terminal."""
+"""`feedbackloop report`: the 三率 and SLA figures per department; with --month, the scoring."""
 
 from collections import defaultdict
 from pathlib import Path
@@ -38,8 +38,21 @@ def department_figures(text: str) -> dict[str, dict[str, float]]:
 def report(
     metrics_url: str = typer.Option("http://127.0.0.1:8004", help="The metrics service"),
     png: Path | None = typer.Option(None, help="Also draw the 三率 per department into this PNG"),
+    month: str | None = typer.Option(
+        None, help="Score this Beijing calendar month (YYYY-MM) from the log instead."
+    ),
+    out: Path = typer.Option(
+        Path(".var/reports"), file_okay=False, help="Where --month writes its CSV, XLSX and PNG."
+    ),
+    weights: Path | None = typer.Option(
+        None, dir_okay=False, help="Scoring weights [FEEDBACKLOOP_METRICS_SCORING_PATH]."
+    ),
+    bootstrap: str | None = typer.Option(None, help="Kafka bootstrap [the local broker]."),
 ) -> None:
-    """Print the 三率 (响应率, 解决率, 满意率) and SLA figures per department."""
+    """Print the 三率 and SLA figures per department, or score a month (考核) with --month."""
+    if month is not None:
+        monthly_report(month, out=out, weights_path=weights, bootstrap=bootstrap)
+        return
     try:
         text = httpx.get(f"{metrics_url.rstrip('/')}/metrics", timeout=10).text
     except httpx.HTTPError as exc:
@@ -74,6 +87,54 @@ RATES = [
 ]
 
 
+def monthly_report(
+    month: str, *, out: Path, weights_path: Path | None, bootstrap: str | None
+) -> None:
+    """Fold the log, rank the month's units, write the three files and print the table."""
+    from feedbackloop.cli.kafka import bootstrap_or_local
+    from feedbackloop.cli.monthly import draw_scores, write_csv, write_xlsx
+    from services.metrics.config import get_settings
+    from services.metrics.history import fold_log
+    from services.metrics.pages import MONTH
+    from services.metrics.scoring import load_weights, rank_month
+
+    if not MONTH.match(month):
+        raise typer.BadParameter("月份格式应为“年-月”，例如 2026-11", param_hint="--month")
+    try:
+        rules = load_weights(weights_path or get_settings().scoring_path)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--weights") from None
+    fold = fold_log(bootstrap_or_local(bootstrap))
+    scores = rank_month(fold, month, weights=rules)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"scores-{month}"
+    write_csv(scores, stem.with_suffix(".csv"))
+    write_xlsx(scores, stem.with_suffix(".xlsx"), month=month, weights=rules)
+    draw_scores(scores, stem.with_suffix(".png"), month=month)
+    table = Table(
+        "名次", "承办单位", "得分", "响应率", "解决率", "满意率", "扣分", title=f"{month} 考核"
+    )
+    for row in scores:
+        rates = (row.response_rate, row.resolution_rate, row.satisfaction_rate)
+        table.add_row(
+            str(row.rank),
+            row.name,
+            f"{row.score:.2f}",
+            *("—" if r is None else f"{r:.1%}" for r in rates),
+            f"{row.deductions:.2f}",
+        )
+    console.print(table)
+    console.print(f"{len(scores)} units; written {stem}.csv, .xlsx and .png")
+
+
+def chinese_font() -> Path:
+    """A font file with Chinese glyphs; BadParameter naming the package if there is none."""
+    font = next((f for f in CJK_FONTS if f.exists()), None)
+    if font is None:
+        raise typer.BadParameter("no Chinese font found; install Debian's fonts-wqy-microhei")
+    return font
+
+
 def draw_rates(figures: dict[str, dict[str, float]], path: Path) -> None:
     """A grouped bar chart of the three rates per department."""
     import matplotlib
@@ -82,10 +143,7 @@ def draw_rates(figures: dict[str, dict[str, float]], path: Path) -> None:
     from matplotlib import font_manager
     from matplotlib import pyplot as plt
 
-    font = next((f for f in CJK_FONTS if f.exists()), None)
-    if font is None:
-        raise typer.BadParameter("no Chinese font found; install Debian's fonts-wqy-microhei")
-    chinese = font_manager.FontProperties(fname=str(font))
+    chinese = font_manager.FontProperties(fname=str(chinese_font()))
     departments = sorted(figures)
     fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(departments)), 4), dpi=120)
     width = 0.8 / len(RATES)

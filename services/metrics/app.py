@@ -11,6 +11,7 @@ from services.metrics import pages
 from services.metrics.config import Settings
 from services.metrics.fold import EventFold
 from services.metrics.reader import LogReader
+from services.metrics.scoring import load_weights
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -26,6 +27,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="feedbackloop metrics", version="1", lifespan=lifespan_of(reader))
     app.state.fold = fold
+    # Read once: a broken file stops the service at start, not a page later.
+    app.state.weights = load_weights(settings.scoring_path)
     app.state.reader = reader
     pages.install(app)
 

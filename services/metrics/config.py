@@ -1,6 +1,7 @@
 """Metrics settings, read once from the environment (prefix FEEDBACKLOOP_METRICS_)."""
 
 import functools
+from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -22,6 +23,10 @@ class Settings(ServiceSettings):
     )
     batch_size: int = Field(
         default=500, ge=1, le=100_000, description="Records folded per batch, at most."
+    )
+    scoring_path: Path = Field(
+        default=Path(__file__).with_name("scoring.yaml"),
+        description="Weights and deductions of the monthly scoring (考核).",
     )
     watch_seconds: float = Field(
         default=10.0,

@@ -12,6 +12,11 @@ so they are always consistent with the counters. Formulas, per department:
 - satisfaction rate (满意率) = (满意 + 基本满意) / answered callback surveys
 
 An answered survey is one with an answer; no response counts in neither rate.
+
+Every count behind the rates is kept per Beijing calendar month of the event that made it
+(an acceptance in the month it happened, a survey in the month it was answered), so the
+monthly scoring (`scoring.py`) and the live rates come from the same tallies: the live rates
+are the sums over all months.
 """
 
 import threading
@@ -21,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -58,6 +64,12 @@ SATISFACTION = {
     "no_response": "survey_no_response",
 }
 SOLVED = {"solved": "survey_solved", "partly": "survey_partly_solved", "not": "survey_not_solved"}
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+def month_of(moment: datetime) -> str:
+    """The Beijing calendar month of a moment, as YYYY-MM."""
+    return moment.astimezone(BEIJING).strftime("%Y-%m")
 
 
 @dataclass(frozen=True)
@@ -73,6 +85,20 @@ class DepartmentRates:
     assignments_due: int
     #: Answered callback surveys (解决率's and 满意率's denominator).
     surveys_answered: int
+
+
+def rates_of(department: str, name: str, tally: Tally[str]) -> DepartmentRates:
+    """A department's 三率 from its counts (of a month, or of all time)."""
+    due, answered = tally["due"], tally["answered"]
+    return DepartmentRates(
+        department=department,
+        name=name,
+        response_rate=tally["in_time"] / due if due else None,
+        resolution_rate=tally["solved"] / answered if answered else None,
+        satisfaction_rate=tally["satisfied"] / answered if answered else None,
+        assignments_due=due,
+        surveys_answered=answered,
+    )
 
 
 @dataclass
@@ -100,10 +126,9 @@ class EventFold:
         self._window = dedup_window
         self.tickets: dict[str, OpenTicket] = {}
         self.triage: set[str] = set()
-        # Per department: (accepted in time, came due) for 响应率; survey answers for the rest.
-        self.response = Tally[str]()
-        self.response_due = Tally[str]()
-        self.answers: dict[str, Tally[str]] = {}
+        #: Per (month, department): in_time and due (响应率), answered, solved and satisfied
+        #: (解决率, 满意率), late_acceptances and late_completions (the scoring's deductions).
+        self.tallies: dict[tuple[str, str], Tally[str]] = {}
         #: Department code -> name, as the events last named it (for people, not for labels).
         self.names: dict[str, str] = {}
         self.lag: float | None = None
@@ -182,24 +207,33 @@ class EventFold:
         with self.lock:
             return self._department_rates()
 
-    def _department_rates(self) -> list[DepartmentRates]:
-        out = []
-        for department in sorted(set(self.response_due) | set(self.answers)):
-            due = self.response_due[department]
-            tally = self.answers.get(department, Tally())
-            answered = tally["answered"]
-            out.append(
-                DepartmentRates(
-                    department=department,
-                    name=self.names.get(department, department),
-                    response_rate=self.response[department] / due if due else None,
-                    resolution_rate=tally["solved"] / answered if answered else None,
-                    satisfaction_rate=tally["satisfied"] / answered if answered else None,
-                    assignments_due=due,
-                    surveys_answered=answered,
-                )
-            )
+    def month_tallies(self, month: str | None = None) -> dict[str, Tally[str]]:
+        """Per department, the counts of one month (YYYY-MM), or of all months."""
+        with self.lock:
+            return self._month_tallies(month)
+
+    def months(self) -> list[str]:
+        """The months anything was counted in, oldest first."""
+        with self.lock:
+            return sorted({month for month, _ in self.tallies})
+
+    def _month_tallies(self, month: str | None) -> dict[str, Tally[str]]:
+        out: dict[str, Tally[str]] = {}
+        for (at, department), tally in self.tallies.items():
+            if month is None or at == month:
+                out.setdefault(department, Tally()).update(tally)
         return out
+
+    def _tally(self, department: str, moment: datetime, **counts: int) -> None:
+        key = (month_of(moment), department)
+        self.tallies.setdefault(key, Tally()).update(counts)
+
+    def _department_rates(self) -> list[DepartmentRates]:
+        return [
+            rates_of(department, self.names.get(department, department), tally)
+            for department, tally in sorted(self._month_tallies(None).items())
+            if tally["due"] or tally["answered"]
+        ]
 
     def _routed(self, data: FeedbackRouted) -> None:
         ticket_id = data.feedback.ticket_id
@@ -234,8 +268,7 @@ class EventFold:
                 ticket.accepted = True
                 self.first_response.labels(**labels).observe(waited)
             if ticket.awaiting_response and not ticket.response_breached:
-                self.response[department] += 1
-                self.response_due[department] += 1
+                self._tally(department, data.occurred_at, in_time=1, due=1)
             ticket.awaiting_response = False
         elif data.kind is K.RESOLVED and not ticket.resolved:
             ticket.resolved = True
@@ -244,13 +277,15 @@ class EventFold:
             self.count("sla_warnings", **labels)
         elif data.kind is K.BREACHED:
             self.count("sla_breaches", **labels)
+            if data.clock == "resolution":
+                self._tally(department, data.occurred_at, late_completions=1)
             if (
                 data.clock == "response"
                 and ticket.awaiting_response
                 and not ticket.response_breached
             ):
                 ticket.response_breached = True
-                self.response_due[department] += 1
+                self._tally(department, data.occurred_at, due=1, late_acceptances=1)
         elif data.kind in (K.SURVEYED, K.NO_RESPONSE) and data.satisfaction:
             self._survey(department, data)
         if ticket.state == "closed":
@@ -264,14 +299,13 @@ class EventFold:
         self.count(name, department=department)
         if data.satisfaction == "no_response":
             return
-        tally = self.answers.setdefault(department, Tally())
-        tally["answered"] += 1
-        if data.satisfaction in ("satisfied", "basically"):
-            tally["satisfied"] += 1
+        satisfied = data.satisfaction in ("satisfied", "basically")
         if data.solved in SOLVED:
             self.count(SOLVED[data.solved], department=department)
-            if data.solved in ("solved", "partly"):
-                tally["solved"] += 1
+        solved = data.solved in ("solved", "partly")
+        self._tally(
+            department, data.occurred_at, answered=1, satisfied=int(satisfied), solved=int(solved)
+        )
 
 
 class _Gauges(Collector):
