@@ -49,6 +49,7 @@ class TicketEventKind(StrEnum):
     ESCALATED = "escalated"
     SURVEY_INVITED = "survey_invited"
     NO_RESPONSE = "no_response"
+    UNREASONABLE_REVIEWED = "unreasonable_reviewed"
 
 
 class TicketEvent(Payload):
@@ -94,6 +95,17 @@ class TicketEvent(Payload):
         default=None,
         description="For surveyed: 'satisfied' (满意), 'basically' (基本满意), 'dissatisfied' "
         "(不满意); 'no_response' when nobody answered.",
+    )
+    contacted: bool | None = Field(
+        default=None,
+        description="For surveyed: whether the unit contacted the citizen (是否联系); None "
+        "where the question was not asked.",
+    )
+    unreasonable: str | None = Field(
+        default=None,
+        description="不合理诉求: on resolved, 'claimed' when the unit marks the request "
+        "unreasonable; on unreasonable_reviewed, the centre's decision, 'accepted' (the ticket "
+        "leaves the unit's 解决率 and 满意率) or 'refused'.",
     )
 
 

@@ -97,7 +97,7 @@ async def act(
         if item.channel != "hotline":
             outcome["survey left to the citizen's link"] += 1
             return
-        answer = {"solved": item.solved, "satisfaction": item.survey}
+        answer = {"contacted": True, "solved": item.solved, "satisfaction": item.survey}
         async with slots:
             await _until(
                 lambda: client.post(f"{url}/survey", headers=operator, json=answer),

@@ -18,7 +18,15 @@ from feedbackloop.runtime.consumers import ConsumerCollector, ConsumerService
 from feedbackloop.runtime.outbox import OutboxRelay
 from feedbackloop.web.limits import BodySizeLimit
 from feedbackloop.web.proxies import trust_proxies
-from services.followup import agents, callback_views, notifications, pages, views, web
+from services.followup import (
+    agents,
+    callback_views,
+    centre_views,
+    notifications,
+    pages,
+    views,
+    web,
+)
 from services.followup.config import Settings
 from services.followup.database import open_store
 from services.followup.deps import Followup, WakeFn
@@ -81,6 +89,7 @@ def create_api(followup: Followup, *, lifespan: Any = None) -> FastAPI:
     app.state.followup = followup
     app.state.streams = None
     app.include_router(views.router)
+    app.include_router(centre_views.router)
     app.include_router(pages.router)
     app.include_router(callback_views.router)
     web.install(app)

@@ -196,11 +196,34 @@ def reply(
 
 
 def resolve(
-    *, session: Session, desk: Desk, ticket: Ticket, actor: str, text: str, now: datetime
+    *,
+    session: Session,
+    desk: Desk,
+    ticket: Ticket,
+    actor: str,
+    text: str,
+    now: datetime,
+    unreasonable: bool = False,
 ) -> Envelope[TicketEvent]:
-    """办结: the department says it is done and tells the citizen how; the survey is scheduled."""
-    event = _transition(
-        session, ticket, Action.RESOLVE, TicketState.RESOLVED, K.RESOLVED, actor, text, now
+    """办结: the department says it is done and tells the citizen how; the survey is scheduled.
+
+    With `unreasonable`, the unit also marks the request 不合理诉求 (the reply is its reason);
+    the centre decides (`services.followup.unreasonable.review`) whether it leaves the rates.
+    """
+    check(Action.RESOLVE, TicketState(ticket.state))
+    state_from = ticket.state
+    ticket.state = TicketState.RESOLVED.value
+    if unreasonable:
+        ticket.unreasonable, ticket.unreasonable_reason = "claimed", text
+    event = service.create_event(
+        session=session,
+        ticket=ticket,
+        kind=K.RESOLVED,
+        state_from=state_from,
+        actor=actor,
+        reason=text,
+        now=now,
+        unreasonable="claimed" if unreasonable else None,
     )
     ticket.resolved_at = now
     ticket.reply = text

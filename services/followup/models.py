@@ -59,6 +59,9 @@ class Ticket(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     reply: Mapped[str | None] = mapped_column(Text, default=None)
+    #: 不合理诉求: None, or claimed (by the unit, waiting for the centre), accepted, refused.
+    unreasonable: Mapped[str | None] = mapped_column(String(16), default=None)
+    unreasonable_reason: Mapped[str | None] = mapped_column(Text, default=None)
     # How to reach the citizen: masked for people, sealed (encrypted) for the notifier.
     wechat_openid: Mapped[str | None] = mapped_column(String(64), default=None)
     phone_masked: Mapped[str | None] = mapped_column(String(32), default=None)
@@ -168,6 +171,8 @@ class Survey(Base):
     #: satisfied (满意) | basically (基本满意) | dissatisfied (不满意) | no_response
     satisfaction: Mapped[str | None] = mapped_column(String(16), default=None)
     comment: Mapped[str | None] = mapped_column(Text, default=None)
+    #: Whether the unit contacted the citizen (是否联系); None where it was not asked.
+    contacted: Mapped[bool | None] = mapped_column(Boolean, default=None)
     answered_by: Mapped[str | None] = mapped_column(String(80), default=None)
 
 

@@ -23,6 +23,7 @@ from services.followup.models import Ticket
 from services.followup.schemas import PublicTicket, TicketGlimpse, public_ticket, ticket_glimpse
 from services.followup.states import STATE_LABELS, IllegalTransition
 from services.followup.surveys import (
+    CONTACTED_OPTIONS,
     SATISFACTION_LABELS,
     SOLVED_LABELS,
     Satisfaction,
@@ -169,6 +170,7 @@ def _survey_context(followup: Any, token: str) -> dict[str, Any]:
             "ticket_no": ticket.ticket_no,
             "department_name": ticket.department_name,
             "reply": ticket.reply,
+            "contacted_options": list(CONTACTED_OPTIONS.items()),
             "solved_options": [(k.value, v) for k, v in SOLVED_LABELS.items()],
             "satisfaction_options": [(k.value, v) for k, v in SATISFACTION_LABELS.items()],
             "survey_id": survey_id,
@@ -202,17 +204,25 @@ def answer_survey(
     solved: Annotated[str, Form(max_length=16)] = "",
     satisfaction: Annotated[str, Form(max_length=16)] = "",
     comment: Annotated[str, Form(max_length=2000)] = "",
+    contacted: Annotated[str, Form(max_length=8)] = "",
 ) -> HTMLResponse:
-    """Record the citizen's answer; dissatisfaction reopens the ticket."""
+    """Record the citizen's answers to the three questions; dissatisfaction reopens the ticket."""
     try:
         context = _survey_context(followup, token[:200])
     except SurveyLinkError as exc:
         return _link_problem(exc)
-    chosen = {"solved": solved, "satisfaction": satisfaction, "comment": comment}
-    if solved not in {s.value for s in Solved} or satisfaction not in {
-        s.value for s in Satisfaction
-    }:
-        error = "请选择问题是否解决，以及您是否满意"
+    chosen = {
+        "contacted": contacted,
+        "solved": solved,
+        "satisfaction": satisfaction,
+        "comment": comment,
+    }
+    if (
+        contacted not in CONTACTED_OPTIONS
+        or solved not in {s.value for s in Solved}
+        or satisfaction not in {s.value for s in Satisfaction}
+    ):
+        error = "请回答全部三个问题：单位是否与您联系、问题是否解决、您是否满意"
         return _render("survey.html", status=422, chosen=chosen, error=error, **context)
     if len(comment.strip()) > 500:
         error = "意见建议请控制在500字以内"
@@ -236,7 +246,9 @@ def answer_survey(
                 comment=comment.strip() or None,
                 actor="citizen",
                 now=now,
+                contacted=contacted == "yes",
             )
+            redo = ticket.state == TicketState.REOPENED.value
     except SurveyLinkError as exc:
         return _link_problem(exc)
     except IllegalTransition:
@@ -245,10 +257,5 @@ def answer_survey(
     return _render(
         "message.html",
         title="感谢您的评价",
-        message="您的评价已收到。"
-        + (
-            "我们会督促承办单位重新办理。"
-            if solved == Solved.NOT or satisfaction == Satisfaction.DISSATISFIED
-            else ""
-        ),
+        message="您的评价已收到。" + ("我们会督促承办单位重新办理。" if redo else ""),
     )

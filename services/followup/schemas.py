@@ -23,6 +23,24 @@ class TextIn(_In):
     text: str = Field(min_length=1, max_length=2000, description="内容，1-2000字")
 
 
+class ResolveIn(TextIn):
+    """办结: the reply, and whether the unit finds the request unreasonable."""
+
+    unreasonable: bool = Field(
+        default=False,
+        description="不合理诉求：单位认为诉求不合理时为 true，答复内容即理由，由中心审核",
+    )
+
+
+class UnreasonableReviewIn(_In):
+    """The centre's decision on a unit's 不合理诉求 mark."""
+
+    accept: bool = Field(
+        description="true 认定不合理（不计入该单位解决率、满意率），false 不予认定"
+    )
+    reason: str = Field(min_length=2, max_length=500, description="审核意见，2-500字")
+
+
 class ReasonIn(_In):
     """Why (return, pause, closing)."""
 
@@ -50,6 +68,9 @@ class SurveyAnswerIn(_In):
         description="satisfied 满意 / basically 基本满意 / dissatisfied 不满意"
     )
     comment: str | None = Field(default=None, max_length=500, description="意见建议（选填）")
+    contacted: bool | None = Field(
+        default=None, description="承办单位是否与您联系：true 是，false 否；不填表示未询问"
+    )
 
     @field_validator("comment")
     @classmethod

@@ -104,6 +104,8 @@ def create_event(
     clock: str | None = None,
     solved: str | None = None,
     satisfaction: str | None = None,
+    contacted: bool | None = None,
+    unreasonable: str | None = None,
 ) -> Envelope[TicketEvent]:
     """Record what happened to a ticket: an audit row and a ticket.events outbox row.
 
@@ -129,6 +131,8 @@ def create_event(
         clock=clock,
         solved=solved,
         satisfaction=satisfaction,
+        contacted=contacted,
+        unreasonable=unreasonable,
     )
     event = new_event(data=change, source=SOURCE, subject=ticket.id, event_id=event_id, time=now)
     session.flush()  # a new ticket must exist before rows refer to it

@@ -53,6 +53,8 @@ SATISFACTION_LABELS = {
     Satisfaction.BASICALLY: "基本满意",
     Satisfaction.DISSATISFIED: "不满意",
 }
+#: The first question of the survey (是否联系), as the page asks it.
+CONTACTED_OPTIONS = {"yes": "是，承办单位与我联系过", "no": "否，没有人与我联系"}
 
 
 class SurveyLinkError(Exception):
@@ -153,8 +155,12 @@ def answer(
     comment: str | None,
     actor: str,
     now: datetime,
+    contacted: bool | None = None,
 ) -> list[Envelope[TicketEvent]]:
-    """Record an answer; dissatisfaction reopens the ticket (or escalates), else it closes."""
+    """Record an answer; dissatisfaction reopens the ticket (or escalates), else it closes.
+
+    A request the centre found unreasonable (不合理诉求) is closed whatever the answer.
+    """
     if survey.answered_at is not None:
         raise SurveyLinkError(409, "您已经评价过了，感谢您的反馈")
     if survey.expires_at <= now:
@@ -162,10 +168,13 @@ def answer(
     check(Action.SURVEY, TicketState(ticket.state))
     survey.answered_at, survey.answered_by = now, actor
     survey.solved, survey.satisfaction, survey.comment = solved.value, satisfaction.value, comment
+    survey.contacted = contacted
     clocks.update_stopped(session=session, ticket=ticket, kinds=(clocks.SURVEY_EXPIRY,), now=now)
     state_from = ticket.state
     ticket.state = TicketState.SURVEYED.value
     words = f"{SOLVED_LABELS[solved]}，{SATISFACTION_LABELS[satisfaction]}"
+    if contacted is not None:
+        words = f"{'单位已联系' if contacted else '单位未联系'}，{words}"
     events = [
         service.create_event(
             session=session,
@@ -177,10 +186,14 @@ def answer(
             now=now,
             solved=solved.value,
             satisfaction=satisfaction.value,
+            contacted=contacted,
         )
     ]
     unhappy = solved is Solved.NOT or satisfaction is Satisfaction.DISSATISFIED
-    if not unhappy:
+    if ticket.unreasonable == "accepted":
+        reason = "经12345中心认定为不合理诉求，评价后结案"
+        events.append(_close(session, ticket, actor="system", reason=reason, now=now))
+    elif not unhappy:
         events.append(_close(session, ticket, actor="system", reason="市民评价后结案", now=now))
     elif ticket.reopen_count < book.max_reopens:
         events.append(_reopen(session, book, ticket, words, now))

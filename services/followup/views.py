@@ -1,5 +1,7 @@
 """The department workbench API (承办单位工作台) and the public ticket API.
 
+The centre's decisions on a department's requests are in `centre_views`.
+
 A department sees and changes only its own tickets: anyone else's answer 404, exactly like a
 ticket that does not exist, so that existence does not leak.
 """
@@ -18,10 +20,9 @@ from services.followup.deps import FollowupDep, PrincipalDep, require
 from services.followup.models import Ticket
 from services.followup.schemas import (
     CallerLookupIn,
-    DecisionIn,
     ExtensionIn,
     ReasonIn,
-    SurveyAnswerIn,
+    ResolveIn,
     TextIn,
     TicketDetail,
     TicketOut,
@@ -36,12 +37,12 @@ TICKET = f"{WORKBENCH}/tickets/{{ticket_no}}"
 NOT_FOUND = "没有找到工单 {}，请核对工单号"
 
 
-def _now() -> datetime:
+def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
 @contextmanager
-def _ticket(
+def locked_ticket(
     followup: Any, principal: Principal, ticket_no: str
 ) -> Iterator[tuple[Session, Ticket]]:
     """A transaction with the caller's ticket locked; 404 if it is not theirs; 409 on conflict."""
@@ -63,10 +64,10 @@ def _ticket(
     followup.wake_relay()
 
 
-def _act(
+def act_on(
     followup: Any, principal: Principal, ticket_no: str, action: Callable[[Session, Ticket], Any]
 ) -> TicketDetail:
-    with _ticket(followup, principal, ticket_no) as (session, ticket):
+    with locked_ticket(followup, principal, ticket_no) as (session, ticket):
         action(session, ticket)
         session.flush()
         return ticket_detail(session, ticket)
@@ -101,11 +102,11 @@ def list_queue(
             states=state,
             overdue=overdue,
             due_within=due_within,
-            now=_now(),
+            now=utc_now(),
             limit=limit,
             offset=offset,
         )
-        now = _now()
+        now = utc_now()
         running = clocks.list_resolution_clocks(session=session, ticket_ids=[t.id for t in tickets])
         return [ticket_out(t, now, running.get(t.id)) for t in tickets]
 
@@ -130,11 +131,11 @@ def _department_work(principal: Principal) -> None:
 def accept(ticket_no: str, followup: FollowupDep, principal: PrincipalDep) -> TicketDetail:
     """Take the ticket on (签收); stops the first-response clock."""
     _department_work(principal)
-    return _act(
+    return act_on(
         followup,
         principal,
         ticket_no,
-        lambda s, t: flows.accept(session=s, ticket=t, actor=principal.actor, now=_now()),
+        lambda s, t: flows.accept(session=s, ticket=t, actor=principal.actor, now=utc_now()),
     )
 
 
@@ -143,12 +144,12 @@ def add_note(
     ticket_no: str, body: TextIn, followup: FollowupDep, principal: PrincipalDep
 ) -> TicketDetail:
     """An internal note; the citizen does not see it."""
-    return _act(
+    return act_on(
         followup,
         principal,
         ticket_no,
         lambda s, t: flows.note(
-            session=s, ticket=t, actor=principal.actor, text=body.text, now=_now()
+            session=s, ticket=t, actor=principal.actor, text=body.text, now=utc_now()
         ),
     )
 
@@ -159,23 +160,26 @@ def add_reply(
 ) -> TicketDetail:
     """A message to the citizen on their channel while the work goes on."""
     _department_work(principal)
-    return _act(
+    return act_on(
         followup,
         principal,
         ticket_no,
         lambda s, t: flows.reply(
-            session=s, ticket=t, actor=principal.actor, text=body.text, now=_now()
+            session=s, ticket=t, actor=principal.actor, text=body.text, now=utc_now()
         ),
     )
 
 
 @router.post(f"{TICKET}/resolve", response_model=TicketDetail, summary="办结")
 def resolve(
-    ticket_no: str, body: TextIn, followup: FollowupDep, principal: PrincipalDep
+    ticket_no: str, body: ResolveIn, followup: FollowupDep, principal: PrincipalDep
 ) -> TicketDetail:
-    """Done: the text is the reply the citizen gets; the callback survey is scheduled."""
+    """Done: the text is the reply the citizen gets; the callback survey is scheduled.
+
+    `unreasonable: true` also marks the request 不合理诉求 for the centre to decide on.
+    """
     _department_work(principal)
-    return _act(
+    return act_on(
         followup,
         principal,
         ticket_no,
@@ -185,7 +189,8 @@ def resolve(
             ticket=t,
             actor=principal.actor,
             text=body.text,
-            now=_now(),
+            now=utc_now(),
+            unreasonable=body.unreasonable,
         ),
     )
 
@@ -196,12 +201,12 @@ def return_ticket(
 ) -> TicketDetail:
     """Not ours: the router sends the ticket to the next most likely department."""
     require(principal, Role.DEPARTMENT)
-    return _act(
+    return act_on(
         followup,
         principal,
         ticket_no,
         lambda s, t: flows.return_ticket(
-            session=s, ticket=t, actor=principal.actor, reason=body.reason, now=_now()
+            session=s, ticket=t, actor=principal.actor, reason=body.reason, now=utc_now()
         ),
     )
 
@@ -212,7 +217,7 @@ def request_extension(
 ) -> TicketDetail:
     """Ask an operator for more working days."""
     require(principal, Role.DEPARTMENT)
-    return _act(
+    return act_on(
         followup,
         principal,
         ticket_no,
@@ -222,58 +227,9 @@ def request_extension(
             actor=principal.actor,
             working_days=body.working_days,
             reason=body.reason,
-            now=_now(),
+            now=utc_now(),
         ),
     )
-
-
-@router.post(
-    f"{TICKET}/extension/decision",
-    response_model=TicketDetail,
-    summary="审批延期",
-)
-def decide_extension(
-    ticket_no: str, body: DecisionIn, followup: FollowupDep, principal: PrincipalDep
-) -> TicketDetail:
-    """An operator approves or rejects a pending extension request."""
-    require(principal, Role.OPERATOR, Role.SUPERVISOR)
-    return _act(
-        followup,
-        principal,
-        ticket_no,
-        lambda s, t: flows.decide_extension(
-            session=s,
-            desk=followup.desk,
-            ticket=t,
-            actor=principal.actor,
-            approve=body.approve,
-            now=_now(),
-        ),
-    )
-
-
-@router.get(f"{WORKBENCH}/extensions", summary="待审批的延期申请")
-def list_extensions(followup: FollowupDep, principal: PrincipalDep) -> list[dict[str, Any]]:
-    """Extension requests waiting for a decision, oldest first."""
-    require(principal, Role.OPERATOR, Role.SUPERVISOR)
-    with followup.sessions() as session:
-        pending = service.list_pending_extensions(session=session, limit=200)
-        out = []
-        for request in pending:
-            ticket = session.get(Ticket, request.ticket_id)
-            assert ticket is not None
-            out.append(
-                {
-                    "ticket_no": ticket.ticket_no,
-                    "department_name": ticket.department_name,
-                    "working_days": request.working_days,
-                    "reason": request.reason,
-                    "requested_by": request.requested_by,
-                    "requested_at": request.requested_at,
-                    "due_at": ticket.due_at,
-                }
-            )
-        return out
 
 
 @router.post(
@@ -299,92 +255,28 @@ def pause(
     pause_now = flows.pause if centre else pauses.request
     if not centre:
         response.status_code = 202
-    return _act(
+    return act_on(
         followup,
         principal,
         ticket_no,
         lambda s, t: pause_now(
-            session=s, ticket=t, actor=principal.actor, reason=body.reason, now=_now()
+            session=s, ticket=t, actor=principal.actor, reason=body.reason, now=utc_now()
         ),
     )
-
-
-@router.post(f"{TICKET}/pause/decision", response_model=TicketDetail, summary="审批暂停计时")
-def decide_pause(
-    ticket_no: str, body: DecisionIn, followup: FollowupDep, principal: PrincipalDep
-) -> TicketDetail:
-    """An operator approves (the clocks stop now) or rejects a department's pause request."""
-    require(principal, Role.OPERATOR, Role.SUPERVISOR)
-    return _act(
-        followup,
-        principal,
-        ticket_no,
-        lambda s, t: pauses.decide(
-            session=s, ticket=t, actor=principal.actor, approve=body.approve, now=_now()
-        ),
-    )
-
-
-@router.get(f"{WORKBENCH}/pauses", summary="待审批的暂停计时申请")
-def list_pauses(followup: FollowupDep, principal: PrincipalDep) -> list[dict[str, Any]]:
-    """Pause requests waiting for a decision, oldest first."""
-    require(principal, Role.OPERATOR, Role.SUPERVISOR)
-    with followup.sessions() as session:
-        return [
-            {
-                "ticket_no": ticket.ticket_no,
-                "department_name": ticket.department_name,
-                "reason": request.reason,
-                "requested_by": request.requested_by,
-                "requested_at": request.requested_at,
-                "due_at": ticket.due_at,
-            }
-            for request, ticket in pauses.list_pending(session=session, limit=200)
-        ]
 
 
 @router.post(f"{TICKET}/resume", response_model=TicketDetail, summary="恢复计时")
 def resume(ticket_no: str, followup: FollowupDep, principal: PrincipalDep) -> TicketDetail:
     """Start the clocks again."""
     _department_work(principal)
-    return _act(
+    return act_on(
         followup,
         principal,
         ticket_no,
         lambda s, t: flows.resume(
-            session=s, desk=followup.desk, ticket=t, actor=principal.actor, now=_now()
+            session=s, desk=followup.desk, ticket=t, actor=principal.actor, now=utc_now()
         ),
     )
-
-
-@router.post(f"{TICKET}/survey", response_model=TicketDetail, summary="录入回访结果")
-def record_survey(
-    ticket_no: str, body: SurveyAnswerIn, followup: FollowupDep, principal: PrincipalDep
-) -> TicketDetail:
-    """A hotline agent records what the citizen said on the callback (回访)."""
-    require(principal, Role.OPERATOR, Role.SUPERVISOR)
-
-    def answer(session: Session, ticket: Ticket) -> None:
-        if not surveys.by_phone(ticket):
-            # The citizen answers through their own link; an answer recorded here would
-            # take their say away (their link would then answer 409).
-            raise HTTPException(409, surveys.NOT_BY_PHONE)
-        survey = surveys.get_open_survey(session=session, ticket=ticket)
-        if survey is None:
-            raise LookupError("这张工单目前没有待回访的评价")
-        surveys.answer(
-            session=session,
-            book=followup.desk.book,
-            survey=survey,
-            ticket=ticket,
-            solved=body.solved,
-            satisfaction=body.satisfaction,
-            comment=body.comment,
-            actor=principal.actor,
-            now=_now(),
-        )
-
-    return _act(followup, principal, ticket_no, answer)
 
 
 @router.post(
@@ -412,28 +304,12 @@ def look_up_for_caller(
             ticket_no=body.ticket_no,
             last4=body.phone_last4,
             actor=principal.actor,
-            now=_now(),
+            now=utc_now(),
         )
         found = ticket_detail(session, ticket) if ticket is not None else None
     if found is None:  # committed first: the audit keeps the misses too
         raise HTTPException(404, lookups.NO_MATCH)
     return found
-
-
-@router.post(f"{TICKET}/close", response_model=TicketDetail, summary="督办结案")
-def close(
-    ticket_no: str, body: ReasonIn, followup: FollowupDep, principal: PrincipalDep
-) -> TicketDetail:
-    """A supervisor closes a ticket escalated after repeated dissatisfaction."""
-    require(principal, Role.SUPERVISOR)
-    return _act(
-        followup,
-        principal,
-        ticket_no,
-        lambda s, t: surveys.close_by_supervisor(
-            session=s, ticket=t, actor=principal.actor, reason=body.reason, now=_now()
-        ),
-    )
 
 
 @router.get("/healthz", summary="Liveness and the Kafka side")

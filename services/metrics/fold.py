@@ -11,7 +11,10 @@ so they are always consistent with the counters. Formulas, per department:
 - resolution rate (解决率) = (solved + partly solved) / answered callback surveys
 - satisfaction rate (满意率) = (满意 + 基本满意) / answered callback surveys
 
-An answered survey is one with an answer; no response counts in neither rate.
+An answered survey is one with an answer; no response counts in neither rate. A ticket the
+centre found unreasonable (不合理诉求, on the unit's request) counts in neither either: its
+answers are taken out of the unit's rates, also when they came before the decision. The
+survey outcome counters still count every answer as given.
 
 Every count behind the rates is kept per Beijing calendar month of the event that made it
 (an acceptance in the month it happened, a survey in the month it was answered), so the
@@ -22,15 +25,12 @@ are the sums over all months.
 import threading
 from collections import Counter as Tally
 from collections import OrderedDict
-from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
 
 from feedbackloop.events import (
     DeadLetter,
@@ -43,13 +43,13 @@ from feedbackloop.events import (
     TicketEventKind,
     TicketState,
 )
+from services.metrics.gauges import Gauges
 
 K = TicketEventKind
 #: Every SLA limit is a bucket edge (2 h, 24 h, 7 d, 15 d), so bucket/count is the share on time.
 SLA_BUCKETS = (600, 1800, 3600, 7200, 14400, 43200, 86400, 172800, 259200, 604800, 1296000, 2592000)
 # Dispatch is meant to take seconds; the top buckets show a backlog when it does not.
 PIPELINE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600)
-OPEN_STATES = {"routed", "accepted", "reopened", "returned", "triage"}
 METHOD_COUNTERS = {
     RoutingMethod.MODEL: "routed_by_model",
     RoutingMethod.RULE: "routed_by_rule",
@@ -129,6 +129,10 @@ class EventFold:
         #: Per (month, department): in_time and due (响应率), answered, solved and satisfied
         #: (解决率, 满意率), late_acceptances and late_completions (the scoring's deductions).
         self.tallies: dict[tuple[str, str], Tally[str]] = {}
+        #: 不合理诉求: what each surveyed answer of a ticket awaiting the centre's decision
+        #: added to the tallies (taken back if the centre accepts), and the accepted tickets.
+        self.claims: dict[str, list[tuple[tuple[str, str], Tally[str]]]] = {}
+        self.excluded: set[str] = set()
         #: Department code -> name, as the events last named it (for people, not for labels).
         self.names: dict[str, str] = {}
         self.lag: float | None = None
@@ -149,6 +153,12 @@ class EventFold:
         counter("sla_breaches", "超时 breaches (either limit).", ["department", "priority"])
         for name in [*SATISFACTION.values(), *SOLVED.values()]:
             counter(name, f"Callback survey outcomes ({name}).", ["department"])
+        counter(
+            "survey_contacted", "Surveys saying the unit contacted the citizen.", ["department"]
+        )
+        counter(
+            "survey_not_contacted", "Surveys saying nobody contacted the citizen.", ["department"]
+        )
         counter("hotspots", "Hotspot alerts.", ["category"])
         counter("dead_letters", "Records parked on feedback.dlq.", [])
         self.first_response = Histogram(
@@ -171,7 +181,7 @@ class EventFold:
             buckets=PIPELINE_BUCKETS,
             registry=self.registry,
         )
-        self.registry.register(_Gauges(self))
+        self.registry.register(Gauges(self))
 
     def count(self, name: str, **labels: str) -> None:
         """Add one to a counter of the fold."""
@@ -224,9 +234,21 @@ class EventFold:
                 out.setdefault(department, Tally()).update(tally)
         return out
 
-    def _tally(self, department: str, moment: datetime, **counts: int) -> None:
+    def _tally(self, department: str, moment: datetime, **counts: int) -> tuple[str, str]:
         key = (month_of(moment), department)
         self.tallies.setdefault(key, Tally()).update(counts)
+        return key
+
+    def _unreasonable(self, data: TicketEvent) -> None:
+        """A unit's 不合理诉求 mark (on resolved) and the centre's decision on it."""
+        if data.kind is K.RESOLVED and data.unreasonable == "claimed":
+            self.claims.setdefault(data.ticket_id, [])
+        elif data.kind is K.UNREASONABLE_REVIEWED:
+            added = self.claims.pop(data.ticket_id, [])
+            if data.unreasonable == "accepted":
+                self.excluded.add(data.ticket_id)
+                for key, counts in added:
+                    self.tallies[key].subtract(counts)
 
     def _department_rates(self) -> list[DepartmentRates]:
         return [
@@ -288,6 +310,7 @@ class EventFold:
                 self._tally(department, data.occurred_at, due=1, late_acceptances=1)
         elif data.kind in (K.SURVEYED, K.NO_RESPONSE) and data.satisfaction:
             self._survey(department, data)
+        self._unreasonable(data)
         if ticket.state == "closed":
             del self.tickets[data.ticket_id]  # closed tickets live on in the counters only
 
@@ -300,82 +323,17 @@ class EventFold:
         if data.satisfaction == "no_response":
             return
         satisfied = data.satisfaction in ("satisfied", "basically")
+        solved = data.solved in ("solved", "partly")
         if data.solved in SOLVED:
             self.count(SOLVED[data.solved], department=department)
-        solved = data.solved in ("solved", "partly")
-        self._tally(
-            department, data.occurred_at, answered=1, satisfied=int(satisfied), solved=int(solved)
-        )
-
-
-class _Gauges(Collector):
-    """Gauges computed from the fold's state at scrape time."""
-
-    def __init__(self, fold: EventFold) -> None:
-        self._fold = fold
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        with self._fold.lock:
-            families = list(self._families(self._fold))
-        yield from families
-
-    def _families(self, fold: EventFold) -> Iterator[GaugeMetricFamily]:
-        now = datetime.now(UTC)
-        yield GaugeMetricFamily(
-            "feedbackloop_triage_backlog",
-            "Items waiting at the dispatch desk (人工分派).",
-            value=len(fold.triage),
-        )
-        open_ = GaugeMetricFamily(
-            "feedbackloop_tickets_open",
-            "Tickets not yet resolved, by state (one of five: a bounded label).",
-            labels=["department", "priority", "state"],
-        )
-        overdue = GaugeMetricFamily(
-            "feedbackloop_tickets_overdue",
-            "Open tickets past their resolution deadline.",
-            labels=["department"],
-        )
-        opened = Tally[tuple[str, str, str]]()
-        late = Tally[str]()
-        for ticket in fold.tickets.values():
-            if ticket.state in OPEN_STATES:
-                opened[(ticket.department, ticket.priority, ticket.state)] += 1
-                if ticket.due_at is not None and ticket.due_at <= now:
-                    late[ticket.department] += 1
-        for labels, n in sorted(opened.items()):
-            open_.add_metric(list(labels), n)
-        for department, n in sorted(late.items()):
-            overdue.add_metric([department], n)
-        yield open_
-        yield overdue
-        yield from self._rates(fold)
-        if fold.lag is not None:
-            yield GaugeMetricFamily(
-                "feedbackloop_consumer_lag_records",
-                "Records on the pipeline topics not yet processed by the services.",
-                value=fold.lag,
+        if data.contacted is not None:
+            self.count(
+                "survey_contacted" if data.contacted else "survey_not_contacted",
+                department=department,
             )
-
-    @staticmethod
-    def _rates(fold: EventFold) -> Iterator[GaugeMetricFamily]:
-        response = GaugeMetricFamily(
-            "feedbackloop_response_rate", "响应率 (0-1).", labels=["department"]
-        )
-        resolution = GaugeMetricFamily(
-            "feedbackloop_resolution_rate", "解决率 (0-1).", labels=["department"]
-        )
-        satisfaction = GaugeMetricFamily(
-            "feedbackloop_satisfaction_rate", "满意率 (0-1).", labels=["department"]
-        )
-        for rates in fold._department_rates():
-            for family, value in (
-                (response, rates.response_rate),
-                (resolution, rates.resolution_rate),
-                (satisfaction, rates.satisfaction_rate),
-            ):
-                if value is not None:
-                    family.add_metric([rates.department], value)
-        yield response
-        yield resolution
-        yield satisfaction
+        if data.ticket_id in self.excluded:
+            return  # the centre found the request unreasonable: not in the unit's rates
+        counts = {"answered": 1, "satisfied": int(satisfied), "solved": int(solved)}
+        key = self._tally(department, data.occurred_at, **counts)
+        if data.ticket_id in self.claims:
+            self.claims[data.ticket_id].append((key, Tally(counts)))

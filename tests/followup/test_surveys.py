@@ -60,7 +60,9 @@ def ticket(desk: Desk, no: str) -> Ticket:
 
 
 def answer(desk: Desk, path: str, solved: str, satisfaction: str) -> tuple[int, str]:
-    response = desk.client.post(path, data={"solved": solved, "satisfaction": satisfaction})
+    response = desk.client.post(
+        path, data={"contacted": "yes", "solved": solved, "satisfaction": satisfaction}
+    )
     return response.status_code, response.text
 
 
@@ -119,7 +121,9 @@ def test_forged_reused_and_expired_links_are_refused(desk: Desk) -> None:
         assert ticket(desk, no).state == "resolved"
 
         assert answer(desk, path, "solved", "satisfied")[0] == 200
-        reused = desk.client.post(path, data={"solved": "not", "satisfaction": "dissatisfied"})
+        reused = desk.client.post(
+            path, data={"contacted": "no", "solved": "not", "satisfaction": "dissatisfied"}
+        )
         assert reused.status_code == 409 and "已经评价过" in reused.text
         assert ticket(desk, no).state == "closed"
 
@@ -135,7 +139,7 @@ def test_an_incomplete_answer_is_shown_again_with_the_error(desk: Desk) -> None:
         no = resolved_ticket(desk, traveller)
         path = link_path(desk, no)
         response = desk.client.post(path, data={"solved": "solved"})
-        assert response.status_code == 422 and "请选择" in response.text
+        assert response.status_code == 422 and "请回答全部三个问题" in response.text
         assert re.search(r'value="solved"[^>]*checked', response.text)
         assert ticket(desk, no).state == "resolved"
 
@@ -174,7 +178,12 @@ def test_after_two_reopens_dissatisfaction_goes_to_the_supervisor(desk: Desk) ->
 def test_a_hotline_agent_records_the_callers_answer(desk: Desk) -> None:
     with time_machine.travel(datetime(2026, 11, 23, 2, 0, tzinfo=UTC), tick=False) as traveller:
         no = resolved_ticket(desk, traveller, Channel.HOTLINE)
-        body = {"solved": "partly", "satisfaction": "basically", "comment": "基本解决了"}
+        body = {
+            "contacted": "yes",
+            "solved": "partly",
+            "satisfaction": "basically",
+            "comment": "基本解决了",
+        }
         refused = desk.client.post(
             f"{API}/tickets/{no}/survey", headers=desk.headers["urban"], json=body
         )

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from services.metrics import pages
 from services.metrics.fold import EventFold, month_of
 from services.metrics.scoring import DEFAULT_PATH, Weights, load_weights, rank_month
-from tests.metrics.test_fold import K, S, ticket_event
+from tests.metrics.test_fold import K, S, ticket_event, value
 from tests.metrics.test_rates_page import survey
 
 MONTH = "2026-11"  # tests.metrics.test_fold's T0 is 2026-11-23 09:00 in Beijing
@@ -144,3 +144,51 @@ def test_scores_wait_for_the_log_to_be_read(http: TestClient) -> None:
     http.app.state.reader.caught_up = False  # type: ignore[attr-defined]
     assert http.get("/api/v1/scores", params={"month": MONTH}).status_code == 503
     assert http.get("/scores").status_code == 503
+
+
+def _claimed(fold: EventFold, name: str) -> None:
+    fold.apply(ticket_event(name, K.OPENED, S.ROUTED, hours=0))
+    fold.apply(ticket_event(name, K.ACCEPTED, S.ACCEPTED, hours=1))
+    fold.apply(ticket_event(name, K.RESOLVED, S.RESOLVED, hours=2, unreasonable="claimed"))
+
+
+def _surveyed(fold: EventFold, name: str, hours: float) -> None:
+    fold.apply(
+        ticket_event(
+            name,
+            K.SURVEYED,
+            S.SURVEYED,
+            hours=hours,
+            solved="not",
+            satisfaction="dissatisfied",
+            contacted=False,
+        )
+    )
+
+
+def _reviewed(fold: EventFold, name: str, decision: str, hours: float) -> None:
+    fold.apply(
+        ticket_event(name, K.UNREASONABLE_REVIEWED, S.SURVEYED, hours=hours, unreasonable=decision)
+    )
+
+
+def test_an_accepted_unreasonable_request_leaves_the_rates_before_or_after_its_survey() -> None:
+    fold = EventFold(dedup_window=100)
+    _claimed(fold, "before")  # decided, then answered
+    _reviewed(fold, "before", "accepted", hours=3)
+    _surveyed(fold, "before", hours=30)
+    _claimed(fold, "after")  # answered, then decided
+    _surveyed(fold, "after", hours=30)
+    assert fold.month_tallies(MONTH)["urban"]["answered"] == 1
+    _reviewed(fold, "after", "accepted", hours=40)
+    _claimed(fold, "refused")  # refused: counts as any answer
+    _surveyed(fold, "refused", hours=30)
+    _reviewed(fold, "refused", "refused", hours=40)
+
+    (urban,) = fold.rates()
+    assert (urban.surveys_answered, urban.satisfaction_rate) == (1, 0.0)
+    # The outcome counters count every answer as given, and the contacted question.
+    assert value(fold, "feedbackloop_survey_dissatisfied_total", {"department": "urban"}) == 3
+    assert value(fold, "feedbackloop_survey_not_contacted_total", {"department": "urban"}) == 3
+    (row,) = rank_month(fold, MONTH, weights=Weights())
+    assert row.surveys_answered == 1

@@ -19,7 +19,7 @@ from feedbackloop.web.forms import clean, field_errors, ticket_number
 from services.followup import views
 from services.followup.auth import Principal, Role
 from services.followup.deps import Followup
-from services.followup.schemas import ExtensionIn, ReasonIn, TextIn
+from services.followup.schemas import ExtensionIn, ReasonIn, ResolveIn, TextIn
 from services.followup.states import ALLOWED, STATE_LABELS, Action, IllegalTransition
 from services.followup.web.common import HOME, Visit, VisitDep
 
@@ -68,7 +68,7 @@ ACTS: dict[str, Act] = {
         "办结",
         "已办结，系统将邀请市民回访评价",
         lambda no, b, f, p: views.resolve(no, b, f, p),
-        TextIn,
+        ResolveIn,
         {"text": "办理结果"},
     ),
     "return": Act(
@@ -190,6 +190,7 @@ def act_on_ticket(
     text: Annotated[str, Form()] = "",
     reason: Annotated[str, Form()] = "",
     working_days: Annotated[str, Form()] = "",
+    unreasonable: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
     """Run one action; on success back to the ticket, otherwise the form with its errors."""
     principal = visit.require(Role.DEPARTMENT)
@@ -200,8 +201,10 @@ def act_on_ticket(
         return visit.problem(404, "没有这个操作", "请返回工单页面重新选择要办理的操作。")
     given = {"text": text, "reason": reason, "working_days": working_days}
     values = {name: clean(given[name]) for name in act.fields}
+    # The 不合理诉求 box of the resolve form: a flag, not a field shown again with an error.
+    flags = {"unreasonable": unreasonable == "yes"} if act.body is ResolveIn else {}
     try:
-        body = act.body.model_validate(values) if act.body is not None else None
+        body = act.body.model_validate(values | flags) if act.body is not None else None
     except ValidationError as exc:
         errors = field_errors(exc, act.fields)
         return _ticket_page(visit, ticket_no, status=422, form=action, errors=errors, values=values)

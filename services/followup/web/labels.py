@@ -23,6 +23,7 @@ KIND_LABELS = {
     "surveyed": "市民评价",
     "reopened": "重新办理",
     "no_response": "回访无应答",
+    "unreasonable_reviewed": "不合理诉求审核",
     "merged": "合并",
     "closed": "结案",
 }

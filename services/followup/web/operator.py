@@ -7,7 +7,7 @@ from fastapi import APIRouter, Form, HTTPException
 from fastapi.responses import Response
 
 from feedbackloop.web.forms import ticket_number
-from services.followup import views
+from services.followup import centre_views
 from services.followup.auth import Principal, Role
 from services.followup.schemas import DecisionIn
 from services.followup.web.common import VisitDep
@@ -44,8 +44,8 @@ def _page(
         status=status,
         flash=flash,
         error=error,
-        pending=views.list_extensions(visit.desk, principal),
-        pauses=views.list_pauses(visit.desk, principal),
+        pending=centre_views.list_extensions(visit.desk, principal),
+        pauses=centre_views.list_pauses(visit.desk, principal),
     )
 
 
@@ -63,7 +63,7 @@ def decide(
     if approve not in ("yes", "no"):
         return visit.problem(422, "请选择审批结果", "请点击“同意延期”或“不同意”。")
     try:
-        views.decide_extension(
+        centre_views.decide_extension(
             ticket_no, DecisionIn(approve=approve == "yes"), visit.desk, principal
         )
     except HTTPException as exc:
@@ -87,7 +87,9 @@ def decide_pause(
     if approve not in ("yes", "no"):
         return visit.problem(422, "请选择审批结果", "请点击“同意暂停”或“不同意”。")
     try:
-        views.decide_pause(ticket_no, DecisionIn(approve=approve == "yes"), visit.desk, principal)
+        centre_views.decide_pause(
+            ticket_no, DecisionIn(approve=approve == "yes"), visit.desk, principal
+        )
     except HTTPException as exc:
         error = f"工单 {ticket_no}：{exc.detail}"
         return _page(visit, principal, flash=None, error=error, status=exc.status_code)
