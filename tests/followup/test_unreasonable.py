@@ -146,3 +146,45 @@ def test_a_phone_callback_records_the_contacted_answer(desk: Desk) -> None:
         assert reply.status_code == 200, reply.text
         (surveyed,) = [e for e in published(desk, no) if e.kind == "surveyed"]
         assert surveyed.contacted is False
+
+
+def test_the_unit_ticks_the_box_on_its_page_and_the_centre_decides_on_its_console(
+    desk: Desk,
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from tests.followup.test_web import open_ticket, sign_in, token_of
+
+    no = open_ticket(desk)
+    csrf = sign_in(desk.client, token_of(desk, "water"))
+    desk.client.post(f"/workbench/tickets/{no}/accept", data={"csrf": csrf})
+    page = desk.client.get(f"/workbench/tickets/{no}").text
+    assert 'name="unreasonable" value="yes"' in page and "申请认定为不合理诉求" in page
+    done = desk.client.post(
+        f"/workbench/tickets/{no}/resolve",
+        data={"csrf": csrf, "text": "要求无政策依据，已解释", "unreasonable": "yes"},
+    )
+    assert done.status_code == 200, done.text
+    (resolved,) = [e for e in published(desk, no) if e.kind == "resolved"]
+    assert resolved.unreasonable == "claimed"
+
+    operator = TestClient(desk.client.app)
+    operator_csrf = sign_in(operator, token_of(desk, "operator"))
+    listing = operator.get("/workbench/extensions")
+    assert f'data-unreasonable="{no}"' in listing.text and "要求无政策依据，已解释" in listing.text
+    no_reason = operator.post(
+        f"/workbench/tickets/{no}/unreasonable/decision",
+        data={"csrf": operator_csrf, "accept": "yes", "reason": "x"},
+    )
+    assert no_reason.status_code == 422 and "请填写 2 到 500 字的审核意见" in no_reason.text
+    decided = operator.post(
+        f"/workbench/tickets/{no}/unreasonable/decision",
+        data={"csrf": operator_csrf, "accept": "yes", "reason": "诉求超出政策范围"},
+    )
+    assert f"已认定工单 {no} 为不合理诉求" in decided.text
+    assert f'data-unreasonable="{no}"' not in decided.text
+    again = operator.post(
+        f"/workbench/tickets/{no}/unreasonable/decision",
+        data={"csrf": operator_csrf, "accept": "no", "reason": "再审一次"},
+    )
+    assert again.status_code == 409 and "没有待审核的不合理诉求" in again.text

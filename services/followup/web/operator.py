@@ -1,15 +1,16 @@
-"""The 12345 centre's page in followup: extension (延期) and pause (暂停计时) requests waiting for
-a decision."""
+"""The 12345 centre's page in followup: extension (延期), pause (暂停计时) and unreasonable
+request (不合理诉求) marks waiting for a decision."""
 
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException
 from fastapi.responses import Response
+from pydantic import ValidationError
 
 from feedbackloop.web.forms import ticket_number
 from services.followup import centre_views
 from services.followup.auth import Principal, Role
-from services.followup.schemas import DecisionIn
+from services.followup.schemas import DecisionIn, UnreasonableReviewIn
 from services.followup.web.common import VisitDep
 
 router = APIRouter(include_in_schema=False)
@@ -19,6 +20,8 @@ DECIDED = {
     "rejected": "已驳回工单 {} 的延期申请",
     "pause-approved": "已同意工单 {} 的暂停计时申请，计时已暂停",
     "pause-rejected": "已驳回工单 {} 的暂停计时申请，计时继续",
+    "unreasonable-accepted": "已认定工单 {} 为不合理诉求，其评价不计入承办单位解决率、满意率",
+    "unreasonable-refused": "已对工单 {} 不予认定不合理诉求",
 }
 
 
@@ -46,6 +49,7 @@ def _page(
         error=error,
         pending=centre_views.list_extensions(visit.desk, principal),
         pauses=centre_views.list_pauses(visit.desk, principal),
+        unreasonable=centre_views.list_unreasonable(visit.desk, principal),
     )
 
 
@@ -94,4 +98,32 @@ def decide_pause(
         error = f"工单 {ticket_no}：{exc.detail}"
         return _page(visit, principal, flash=None, error=error, status=exc.status_code)
     done = "pause-approved" if approve == "yes" else "pause-rejected"
+    return visit.redirect(f"{PAGE}?done={done}&ticket={ticket_number(ticket_no)}")
+
+
+@router.post("/workbench/tickets/{ticket_no}/unreasonable/decision")
+def decide_unreasonable(
+    ticket_no: str,
+    visit: VisitDep,
+    csrf: Annotated[str, Form()] = "",
+    accept: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    """Accept (the ticket leaves the unit's rates) or refuse a unit's 不合理诉求 mark."""
+    principal = visit.require(Role.OPERATOR, Role.SUPERVISOR)
+    visit.check_csrf(csrf)
+    ticket_no = ticket_no[:20]
+    if accept not in ("yes", "no"):
+        return visit.problem(422, "请选择审核结果", "请点击“认定不合理”或“不予认定”。")
+    try:
+        body = UnreasonableReviewIn(accept=accept == "yes", reason=reason[:2000])
+    except ValidationError:
+        error = f"工单 {ticket_no}：请填写 2 到 500 字的审核意见"
+        return _page(visit, principal, flash=None, error=error, status=422)
+    try:
+        centre_views.review_unreasonable(ticket_no, body, visit.desk, principal)
+    except HTTPException as exc:
+        error = f"工单 {ticket_no}：{exc.detail}"
+        return _page(visit, principal, flash=None, error=error, status=exc.status_code)
+    done = "unreasonable-accepted" if body.accept else "unreasonable-refused"
     return visit.redirect(f"{PAGE}?done={done}&ticket={ticket_number(ticket_no)}")
