@@ -261,3 +261,39 @@ def test_an_operator_approves_a_departments_extension_request(
     operator.goto(f"{workbench.url}/workbench/tickets/{number}")
     expect(operator.locator("#timeline li").last).to_contain_text("同意延期")
     desk.close()
+
+
+def test_a_unit_marks_a_request_unreasonable_and_the_centre_accepts_it(
+    workbench: Workbench, browser: Browser, context: BrowserContext
+) -> None:
+    number = workbench.open_ticket(hours_ago=1, text="要求自来水公司赔偿精神损失费十万元")
+    clerk = context.new_page()
+    sign_in(clerk, workbench, "water")
+    clerk.get_by_role("link", name=number).click()
+    clerk.get_by_role("button", name="签收").click()
+    resolve = clerk.locator("#action-resolve")
+    resolve.locator("summary").click()
+    resolve.get_by_label("办理结果").fill("漏水已修复；赔偿要求无政策依据，已当面解释")
+    resolve.get_by_label("申请认定为不合理诉求", exact=False).check()
+    resolve.get_by_role("button", name="办结").click()
+    expect(clerk.get_by_role("status")).to_have_text("已办结，系统将邀请市民回访评价")
+
+    desk = browser.new_context(viewport=DESKTOP, locale="zh-CN")
+    operator = desk.new_page()
+    sign_in(operator, workbench, "operator")
+    expect(operator.get_by_role("heading", name="不合理诉求审核")).to_be_visible()
+    row = operator.locator(f'tr[data-unreasonable="{number}"]')
+    expect(row).to_contain_text("赔偿要求无政策依据")
+    assert_every_control_is_labelled(operator)
+    row.get_by_label("审核意见").fill("赔偿要求超出政策范围")
+    screenshot(operator, "operator-unreasonable")
+    row.get_by_role("button", name="认定为不合理诉求").click()
+    expect(operator.get_by_role("status").first).to_have_text(
+        f"已认定工单 {number} 为不合理诉求，其评价不计入承办单位解决率、满意率"
+    )
+    expect(operator.locator(f'tr[data-unreasonable="{number}"]')).to_have_count(0)
+    timeline = workbench.api(f"/tickets/{number}")["timeline"]
+    assert [step["kind"] for step in timeline][-2:] == ["resolved", "unreasonable_reviewed"]
+    operator.goto(f"{workbench.url}/workbench/tickets/{number}")
+    expect(operator.locator("#timeline li").last).to_contain_text("不合理诉求审核")
+    desk.close()
