@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from feedbackloop.events import Candidate, FeedbackReceived, decode
 from feedbackloop.web.credentials import bearer_token
 from services.router import flows, service
+from services.router.cohandling import CoHandling, co_handling
 
 router = APIRouter(tags=["triage"])
 
@@ -40,6 +41,11 @@ class TriageOut(BaseModel):
     priority: str
     received_at: datetime
     candidates: list[Candidate] = Field(description="Top departments with probabilities")
+    co_handling: CoHandling | None = Field(
+        default=None,
+        description="Suggested lead (主办) and co-handling (协办) units when the model finds "
+        "two departments both likely; null otherwise.",
+    )
 
 
 class AssignIn(BaseModel):
@@ -67,6 +73,7 @@ def list_triage(
         out = []
         for item in items:
             data = decode(item.received_event, expect=FeedbackReceived).data
+            candidates = service.candidates_of(item)
             out.append(
                 TriageOut(
                     ticket_no=item.ticket_no,
@@ -75,7 +82,8 @@ def list_triage(
                     channel=data.channel.value,
                     priority=item.priority,
                     received_at=data.received_at,
-                    candidates=service.candidates_of(item),
+                    candidates=candidates,
+                    co_handling=co_handling(candidates),
                 )
             )
     return out

@@ -23,7 +23,7 @@ from services.signals.bursts import Counter
 from services.signals.places import place_of
 from tests import factories
 from tests.router.test_agent import Recorder
-from tests.router.test_triage import CANDIDATES, OPERATOR
+from tests.router.test_triage import CANDIDATES, CO_HANDLED, OPERATOR
 
 
 @pytest.fixture
@@ -136,6 +136,37 @@ def test_an_operator_assigns_a_triaged_item_with_one_click(
         f"/console/triage/{no}/assign", data={"csrf": csrf, "department_code": "civil"}
     )
     assert again.status_code == 409 and "已由 王芳 分派给 civil" in again.text
+
+
+def test_the_card_suggests_lead_and_co_handling_units_only_when_both_are_likely(
+    http: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    plain = factories.received("关于我们村的一些情况反映", ticket_no="2611221000014")
+    paired = factories.received("工地夜间施工噪音扰民，渣土乱倒", ticket_no="2611221000022")
+    with sessions.begin() as session:
+        for item, candidates in ((plain, CANDIDATES), (paired, CO_HANDLED)):
+            service.create_triage_item(
+                session=session,
+                received=item,
+                candidates=candidates,
+                priority="normal",
+                now=datetime.now(UTC),
+            )
+    sign_in(http)
+    page = http.get("/console/triage").text
+    cards = {
+        no: page[page.index(f'id="item-{no}"') :].split("</article>")[0]
+        for no in ("2611221000014", "2611221000022")
+    }
+    assert 'class="co-handling"' not in cards["2611221000014"]
+    line = re.search(r'<p class="co-handling"[^>]*>([^<]*)</p>', cards["2611221000022"])
+    assert line is not None
+    assert line.group(1) == "可能需多部门协同：建议主办市住房和城乡建设局，协办市生态环境局"
+    # Above the candidate buttons, which are unchanged.
+    assert cards["2611221000022"].index("co-handling") < cards["2611221000022"].index(
+        'class="candidates"'
+    )
+    assert "派给市生态环境局（环境保护，36%）" in cards["2611221000022"]
 
 
 def test_hotspots_are_remembered_once_and_listed(

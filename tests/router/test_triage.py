@@ -30,6 +30,27 @@ CANDIDATES = [
         department_code="civil", department_name="市民政局", category="民政", probability=0.3
     ),
 ]
+#: Two departments both likely: a co-handling suggestion (CANDIDATES gives none).
+CO_HANDLED = [
+    Candidate(
+        department_code="housing",
+        department_name="市住房和城乡建设局",
+        category="城乡建设",
+        probability=0.55,
+    ),
+    Candidate(
+        department_code="environment",
+        department_name="市生态环境局",
+        category="环境保护",
+        probability=0.36,
+    ),
+    Candidate(
+        department_code="transport",
+        department_name="市交通运输局",
+        category="交通运输",
+        probability=0.04,
+    ),
+]
 OPERATOR = {"Authorization": "Bearer dev-operator-token"}
 
 
@@ -67,6 +88,27 @@ def test_the_queue_lists_unsure_items_with_the_models_top_departments(
     assert entry["ticket_no"] == ticket_no
     assert [c["department_code"] for c in entry["candidates"]] == ["housing", "civil"]
     assert entry["candidates"][0]["probability"] == 0.41
+
+
+def test_items_with_two_likely_departments_carry_a_co_handling_suggestion(
+    client: tuple[TestClient, Recorder, str], sessions: sessionmaker[Session]
+) -> None:
+    http, _, ticket_no = client
+    item = factories.received("工地夜间施工噪音扰民，渣土乱倒", ticket_no="2611221000022")
+    with sessions.begin() as session:
+        service.create_triage_item(
+            session=session,
+            received=item,
+            candidates=CO_HANDLED,
+            priority="normal",
+            now=datetime.now(UTC),
+        )
+    entries = {e["ticket_no"]: e for e in http.get("/api/v1/triage", headers=OPERATOR).json()}
+    assert entries[ticket_no]["co_handling"] is None
+    suggested = entries["2611221000022"]["co_handling"]
+    assert suggested["lead"] == CO_HANDLED[0].model_dump()
+    assert suggested["co"] == CO_HANDLED[1].model_dump()
+    assert suggested["co"]["department_name"] == "市生态环境局"
 
 
 def test_an_operator_assigns_and_the_item_goes_to_that_departments_queue(
