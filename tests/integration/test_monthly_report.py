@@ -10,11 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
+from feedbackloop.devstack.credentials import staff_headers
 from feedbackloop.devstack.kafka import LocalKafka
 from feedbackloop.devstack.processes import Stack
-from services.followup import auth
-from services.followup.auth import Role
-from services.followup.database import open_store
 from services.metrics.fold import month_of
 from tests.integration.conftest import wait_for
 from tests.integration.test_followup import API, answer_survey, submit_form
@@ -45,15 +43,9 @@ def test_a_month_s_scores_from_the_log_match_the_league_table_s_month_view(
     )
     before = _water(scores())
     store_url = f"sqlite:///{stack.settings.state_dir.resolve() / 'followup.db'}"
-    with open_store(store_url).begin() as session:
-        token = auth.create_credential(
-            session=session,
-            name="市水务局",
-            role=Role.DEPARTMENT,
-            department_code="water",
-            now=datetime.now(UTC),
-        )
-    water = {"Authorization": f"Bearer {token}"}
+    water = staff_headers(
+        database_url=store_url, name="市水务局", role="department", department="water"
+    )
     ticket_no = submit_form(stack.services["intake"].url, "幸福小区5栋水管爆裂，家里停水了。")
     path = f"{followup}{API}/tickets/{ticket_no}"
     wait_for(lambda: httpx.get(path, headers=water).is_success, what="the ticket")

@@ -1,17 +1,14 @@
 """Survey v2 on the real stack: three questions, and a 不合理诉求 the centre accepts."""
 
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
+from feedbackloop.devstack.credentials import staff_headers
 from feedbackloop.devstack.kafka import LocalKafka
 from feedbackloop.devstack.processes import Stack
 from feedbackloop.events.topics import TICKET_EVENTS
-from services.followup import auth
-from services.followup.auth import Role
-from services.followup.database import open_store
 from tests.integration.conftest import find_events, metric, wait_for
 from tests.integration.test_followup import API, answer_survey, find_ticket_id, submit_form
 
@@ -23,16 +20,10 @@ def test_an_accepted_unreasonable_request_closes_and_leaves_the_unit_s_rates(
 ) -> None:
     followup, metrics = stack.services["followup"].url, stack.services["metrics"].url
     store_url = f"sqlite:///{stack.settings.state_dir.resolve() / 'followup.db'}"
-    with open_store(store_url).begin() as session:
-        now = datetime.now(UTC)
-        water = auth.create_credential(
-            session=session, name="市水务局", role=Role.DEPARTMENT, department_code="water", now=now
-        )
-        operator = auth.create_credential(
-            session=session, name="审核员周敏", role=Role.OPERATOR, department_code=None, now=now
-        )
-    unit = {"Authorization": f"Bearer {water}"}
-    centre = {"Authorization": f"Bearer {operator}"}
+    unit = staff_headers(
+        database_url=store_url, name="市水务局", role="department", department="water"
+    )
+    centre = staff_headers(database_url=store_url, name="审核员周敏", role="operator")
 
     def water_rates() -> dict[str, Any]:
         reply = httpx.get(f"{metrics}/api/v1/rates", timeout=10)
