@@ -777,7 +777,7 @@ def pause_without_approval(lab: Lab) -> Outcome:
 def operator_survey(lab: Lab) -> Outcome:
     """Must have 7: an operator records the survey answer of a web ticket."""
     operator = lab.staff("回访员张敏", auth.Role.OPERATOR)
-    answer = {"solved": "solved", "satisfaction": "satisfied"}
+    answer = {"contacted": True, "solved": "solved", "satisfaction": "satisfied"}
 
     def resolved_and_invited(ticket_no: str) -> None:
         code = routed(lab, ticket_no)["department_code"]

@@ -50,6 +50,8 @@ class TicketEventKind(StrEnum):
     SURVEY_INVITED = "survey_invited"
     NO_RESPONSE = "no_response"
     UNREASONABLE_REVIEWED = "unreasonable_reviewed"
+    RETURN_REQUESTED = "return_requested"
+    RETURN_REFUSED = "return_refused"
 
 
 class TicketEvent(Payload):
@@ -106,6 +108,11 @@ class TicketEvent(Payload):
         description="不合理诉求: on resolved, 'claimed' when the unit marks the request "
         "unreasonable; on unreasonable_reviewed, the centre's decision, 'accepted' (the ticket "
         "leaves the unit's 解决率 and 满意率) or 'refused'.",
+    )
+    return_code: str | None = Field(
+        default=None,
+        description="退单 (return): on return_requested, returned and return_refused, the "
+        "unit's reason code from the taxonomy of returns (e.g. 'not_our_duty').",
     )
 
 

@@ -39,6 +39,8 @@ def field_errors(exc: ValidationError, labels: dict[str, str]) -> dict[str, str]
             message = f"{label}不能大于{context.get('le')}"
         elif kind in ("int_parsing", "int_type", "int_from_float", "missing"):
             message = f"请填写{label}"
+        elif kind == "value_error" and context.get("error"):
+            message = str(context["error"])  # a validator's own words, written for people
         else:
             message = f"{label}填写有误"
         errors.setdefault(name, message)

@@ -1,5 +1,5 @@
 """What the 12345 centre decides on a department's ticket: extensions, pauses, unreasonable
-requests (不合理诉求), phone callback answers and the supervisor's closing.
+requests (不合理诉求), returns (退单), phone callback answers and the supervisor's closing.
 
 The department asks on its workbench (`views`); an operator or supervisor of the centre
 decides here. Every decision is a ticket event, so the unit, the citizen's status page and the
@@ -11,13 +11,14 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from sqlalchemy.orm import Session
 
-from services.followup import flows, pauses, service, surveys, unreasonable
+from services.followup import flows, pauses, returns, service, surveys, unreasonable
 from services.followup.auth import Role
 from services.followup.deps import FollowupDep, PrincipalDep, require
 from services.followup.models import Ticket
 from services.followup.schemas import (
     DecisionIn,
     ReasonIn,
+    ReturnReviewIn,
     SurveyAnswerIn,
     TicketDetail,
     UnreasonableReviewIn,
@@ -194,4 +195,47 @@ def list_unreasonable(followup: FollowupDep, principal: PrincipalDep) -> list[di
                 "resolved_at": ticket.resolved_at,
             }
             for ticket in unreasonable.list_pending(session=session, limit=200)
+        ]
+
+
+@router.post(f"{TICKET}/return/decision", response_model=TicketDetail, summary="审核退单")
+def review_return(
+    ticket_no: str, body: ReturnReviewIn, followup: FollowupDep, principal: PrincipalDep
+) -> TicketDetail:
+    """The centre approves a unit's return (the router re-routes the ticket, never to that
+    unit) or refuses it (the unit goes on, with the centre's reason on its ticket)."""
+    require(principal, Role.OPERATOR, Role.SUPERVISOR)
+    return act_on(
+        followup,
+        principal,
+        ticket_no,
+        lambda s, t: returns.review(
+            session=s,
+            ticket=t,
+            actor=principal.actor,
+            approve=body.approve,
+            reason=body.reason,
+            now=utc_now(),
+        ),
+    )
+
+
+@router.get(f"{WORKBENCH}/returns", summary="待审核的退单申请")
+def list_returns(followup: FollowupDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+    """Returns waiting for the centre, oldest first."""
+    require(principal, Role.OPERATOR, Role.SUPERVISOR)
+    with followup.sessions() as session:
+        return [
+            {
+                "ticket_no": ticket.ticket_no,
+                "department_code": ticket.department_code,
+                "department_name": ticket.department_name,
+                "title": ticket.title,
+                "reason_code": ticket.return_code,
+                "reason_label": returns.REASONS.get(ticket.return_code or "", ""),
+                "reason": ticket.return_reason,
+                "requested_at": ticket.return_requested_at,
+                "due_at": ticket.due_at,
+            }
+            for ticket in returns.list_pending(session=session, limit=200)
         ]

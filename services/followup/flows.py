@@ -237,17 +237,6 @@ def resolve(
     return event
 
 
-def return_ticket(
-    *, session: Session, ticket: Ticket, actor: str, reason: str, now: datetime
-) -> Envelope[TicketEvent]:
-    """退单: not this department's matter; the router sends it to the next best one."""
-    event = _transition(
-        session, ticket, Action.RETURN, TicketState.RETURNED, K.RETURNED, actor, reason, now
-    )
-    clocks.update_stopped(session=session, ticket=ticket, kinds=("response",), now=now)
-    return event
-
-
 def request_extension(
     *, session: Session, ticket: Ticket, actor: str, working_days: int, reason: str, now: datetime
 ) -> Envelope[TicketEvent]:

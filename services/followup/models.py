@@ -62,6 +62,12 @@ class Ticket(Base):
     #: 不合理诉求: None, or claimed (by the unit, waiting for the centre), accepted, refused.
     unreasonable: Mapped[str | None] = mapped_column(String(16), default=None)
     unreasonable_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    #: A unit's 退单 waiting for the centre's review: its reason code (None: nothing pending),
+    #: words, who asked and when.
+    return_code: Mapped[str | None] = mapped_column(String(32), default=None, index=True)
+    return_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    return_requested_by: Mapped[str | None] = mapped_column(String(120), default=None)
+    return_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     # How to reach the citizen: masked for people, sealed (encrypted) for the notifier.
     wechat_openid: Mapped[str | None] = mapped_column(String(64), default=None)
     phone_masked: Mapped[str | None] = mapped_column(String(32), default=None)

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from feedbackloop.events import TicketState
 from services.followup import clocks, service
 from services.followup.models import Clock, Ticket
+from services.followup.returns import REASONS
 from services.followup.states import STATE_LABELS
 from services.followup.surveys import Satisfaction, Solved
 
@@ -45,6 +46,31 @@ class ReasonIn(_In):
     """Why (return, pause, closing)."""
 
     reason: str = Field(min_length=2, max_length=500, description="原因，2-500字")
+
+
+class ReturnIn(ReasonIn):
+    """退单: why the ticket is not this unit's, as a code of the taxonomy and in words."""
+
+    reason_code: str = Field(
+        max_length=32,
+        description="退单原因：" + "，".join(f"{c} {label}" for c, label in REASONS.items()),
+    )
+
+    @field_validator("reason_code")
+    @classmethod
+    def _known_code(cls, value: str) -> str:
+        if value not in REASONS:
+            raise ValueError("请选择退单原因")
+        return value
+
+
+class ReturnReviewIn(_In):
+    """The centre's decision on a unit's return."""
+
+    approve: bool = Field(
+        description="true 同意退单（改派其他单位），false 不同意（原单位继续办理）"
+    )
+    reason: str = Field(min_length=2, max_length=500, description="审核意见，2-500字")
 
 
 class ExtensionIn(_In):
@@ -175,7 +201,20 @@ class TicketDetail(TicketOut):
     policy: str
     reopen_count: int
     reply: str | None
+    return_pending: "ReturnPendingOut | None" = Field(
+        default=None, description="A return (退单) waiting for the centre's review, if any"
+    )
     timeline: list[TimelineEntry]
+
+
+class ReturnPendingOut(BaseModel):
+    """A unit's return waiting for the centre."""
+
+    reason_code: str
+    reason_label: str
+    reason: str | None
+    requested_by: str | None
+    requested_at: datetime | None
 
 
 def ticket_out(
@@ -229,6 +268,7 @@ def ticket_detail(session: Session, ticket: Ticket) -> TicketDetail:
         policy=ticket.policy,
         reopen_count=ticket.reopen_count,
         reply=ticket.reply,
+        return_pending=_return_pending(ticket),
         timeline=[
             TimelineEntry(
                 kind=e.kind,
@@ -242,8 +282,26 @@ def ticket_detail(session: Session, ticket: Ticket) -> TicketDetail:
     )
 
 
+def _return_pending(ticket: Ticket) -> ReturnPendingOut | None:
+    if ticket.return_code is None:
+        return None
+    return ReturnPendingOut(
+        reason_code=ticket.return_code,
+        reason_label=REASONS.get(ticket.return_code, ticket.return_code),
+        reason=ticket.return_reason,
+        requested_by=ticket.return_requested_by,
+        requested_at=ticket.return_requested_at,
+    )
+
+
 #: Internal steps the public does not see.
-INTERNAL_KINDS = {"noted", "extension_requested", "extension_rejected"}
+INTERNAL_KINDS = {
+    "noted",
+    "extension_requested",
+    "extension_rejected",
+    "return_requested",
+    "return_refused",
+}
 
 
 def ticket_glimpse(ticket: Ticket) -> TicketGlimpse:

@@ -106,6 +106,7 @@ def create_event(
     satisfaction: str | None = None,
     contacted: bool | None = None,
     unreasonable: str | None = None,
+    return_code: str | None = None,
 ) -> Envelope[TicketEvent]:
     """Record what happened to a ticket: an audit row and a ticket.events outbox row.
 
@@ -133,6 +134,7 @@ def create_event(
         satisfaction=satisfaction,
         contacted=contacted,
         unreasonable=unreasonable,
+        return_code=return_code,
     )
     event = new_event(data=change, source=SOURCE, subject=ticket.id, event_id=event_id, time=now)
     session.flush()  # a new ticket must exist before rows refer to it

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from sqlalchemy.orm import Session
 
-from services.followup import clocks, flows, lookups, pauses, service, surveys
+from services.followup import clocks, flows, lookups, pauses, returns, service, surveys
 from services.followup.auth import Principal, Role
 from services.followup.deps import FollowupDep, PrincipalDep, require
 from services.followup.models import Ticket
@@ -23,6 +23,7 @@ from services.followup.schemas import (
     ExtensionIn,
     ReasonIn,
     ResolveIn,
+    ReturnIn,
     TextIn,
     TicketDetail,
     TicketOut,
@@ -195,18 +196,24 @@ def resolve(
     )
 
 
-@router.post(f"{TICKET}/return", response_model=TicketDetail, summary="退单")
+@router.post(f"{TICKET}/return", response_model=TicketDetail, summary="申请退单")
 def return_ticket(
-    ticket_no: str, body: ReasonIn, followup: FollowupDep, principal: PrincipalDep
+    ticket_no: str, body: ReturnIn, followup: FollowupDep, principal: PrincipalDep
 ) -> TicketDetail:
-    """Not ours: the router sends the ticket to the next most likely department."""
+    """Not ours: the request waits for the centre, which approves (the router sends the
+    ticket to the next most likely unit) or refuses (the unit goes on)."""
     require(principal, Role.DEPARTMENT)
     return act_on(
         followup,
         principal,
         ticket_no,
-        lambda s, t: flows.return_ticket(
-            session=s, ticket=t, actor=principal.actor, reason=body.reason, now=utc_now()
+        lambda s, t: returns.request(
+            session=s,
+            ticket=t,
+            actor=principal.actor,
+            code=body.reason_code,
+            reason=body.reason,
+            now=utc_now(),
         ),
     )
 

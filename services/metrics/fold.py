@@ -101,6 +101,15 @@ def rates_of(department: str, name: str, tally: Tally[str]) -> DepartmentRates:
     )
 
 
+#: Approved returns after which the router stops guessing and the dispatch desk decides.
+BOUNCES = 2
+
+
+def _code(data: TicketEvent) -> str:
+    """A return's reason code as a label value (followup checks it against its taxonomy)."""
+    return (data.return_code or "unknown")[:32]
+
+
 @dataclass
 class OpenTicket:
     """What the fold remembers of one ticket while it is open."""
@@ -115,6 +124,8 @@ class OpenTicket:
     #: The current assignment waits for 签收; its limit ran out (counted against the department).
     awaiting_response: bool = False
     response_breached: bool = False
+    #: 退单 the centre approved; at the second the router sends the ticket to the dispatch desk.
+    returns: int = 0
 
 
 class EventFold:
@@ -159,6 +170,12 @@ class EventFold:
         counter(
             "survey_not_contacted", "Surveys saying nobody contacted the citizen.", ["department"]
         )
+        counter(
+            "returns_requested", "退单 asked by units, by reason code.", ["department", "reason"]
+        )
+        counter("returns", "退单 approved by the centre, by reason code.", ["department", "reason"])
+        counter("returns_refused", "退单 refused by the centre.", ["department"])
+        counter("tickets_bounced", "Tickets returned twice, sent to the dispatch desk.", [])
         counter("hotspots", "Hotspot alerts.", ["category"])
         counter("dead_letters", "Records parked on feedback.dlq.", [])
         self.first_response = Histogram(
@@ -310,6 +327,15 @@ class EventFold:
                 self._tally(department, data.occurred_at, due=1, late_acceptances=1)
         elif data.kind in (K.SURVEYED, K.NO_RESPONSE) and data.satisfaction:
             self._survey(department, data)
+        elif data.kind is K.RETURN_REQUESTED:
+            self.count("returns_requested", department=department, reason=_code(data))
+        elif data.kind is K.RETURN_REFUSED:
+            self.count("returns_refused", department=department)
+        elif data.kind is K.RETURNED:
+            self.count("returns", department=department, reason=_code(data))
+            ticket.returns += 1
+            if ticket.returns == BOUNCES:
+                self.count("tickets_bounced")
         self._unreasonable(data)
         if ticket.state == "closed":
             del self.tickets[data.ticket_id]  # closed tickets live on in the counters only

@@ -210,7 +210,14 @@ def test_bad_input_is_a_4xx_with_the_message_next_to_the_field(desk: Desk) -> No
     cases = [
         ("resolve", {"text": "  "}, {"resolve-text-error": "请填写办理结果"}),
         ("note", {"text": "长" * 2001}, {"note-text-error": "备注内容不能超过2000个字"}),
-        ("return", {"reason": "不"}, {"return-reason-error": "请填写退单理由，至少2个字"}),
+        (
+            "return",
+            {"reason": "不", "reason_code": "made_up"},
+            {
+                "return-reason_code-error": "请选择退单原因",
+                "return-reason-error": "请填写退单理由，至少2个字",
+            },
+        ),
         (
             "extension",
             {"working_days": "31", "reason": "需要协调"},

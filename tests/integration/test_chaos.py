@@ -150,11 +150,15 @@ def test_killing_each_part_under_load_loses_and_duplicates_nothing(
         )
 
         bursts = bursts_on_record(broker.bootstrap, items=BURST_ITEMS)
-        wait_for(
-            lambda: set(alerts_sent(broker.bootstrap)[0]) >= bursts,
-            timeout=240,
-            what=f"an alert for each of the {len(bursts)} bursts",
-        )
+        try:
+            wait_for(
+                lambda: set(alerts_sent(broker.bootstrap)[0]) >= bursts,
+                timeout=240,
+                what=f"an alert for each of the {len(bursts)} bursts",
+            )
+        except AssertionError as timed_out:
+            missing = sorted(bursts - set(alerts_sent(broker.bootstrap)[0]))
+            raise AssertionError(f"{timed_out}; no alert for {missing[:5]}") from None
         alerts, repeated = alerts_sent(broker.bootstrap)
 
         records: dict[str, list[str]] = {}

@@ -116,7 +116,7 @@ def test_a_department_cannot_pause_its_clock_without_the_centres_approval(stack:
 def test_operators_record_survey_answers_only_for_phone_callbacks(stack: Stack) -> None:
     followup = stack.services["followup"].url
     operator = credential(stack, "回访员张敏", Role.OPERATOR)
-    answer = {"solved": "solved", "satisfaction": "satisfied"}
+    answer = {"contacted": True, "solved": "solved", "satisfaction": "satisfied"}
 
     def resolved_and_invited(ticket_no: str) -> None:
         department = department_of(stack, ticket_no)

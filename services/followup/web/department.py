@@ -15,11 +15,12 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 
 from feedbackloop.events import TicketState
-from feedbackloop.web.forms import clean, field_errors, ticket_number
+from feedbackloop.web.forms import clean, field_errors
 from services.followup import views
 from services.followup.auth import Principal, Role
 from services.followup.deps import Followup
-from services.followup.schemas import ExtensionIn, ReasonIn, ResolveIn, TextIn
+from services.followup.returns import REASONS as RETURN_REASONS
+from services.followup.schemas import ExtensionIn, ReasonIn, ResolveIn, ReturnIn, TextIn
 from services.followup.states import ALLOWED, STATE_LABELS, Action, IllegalTransition
 from services.followup.web.common import HOME, Visit, VisitDep
 
@@ -73,11 +74,11 @@ ACTS: dict[str, Act] = {
     ),
     "return": Act(
         Action.RETURN,
-        "退单",
-        "工单已退回，正在改派其他承办单位",
+        "申请退单",
+        "退单申请已提交，等待 12345 中心审核；审核前请继续负责这张工单",
         lambda no, b, f, p: views.return_ticket(no, b, f, p),
-        ReasonIn,
-        {"reason": "退单理由"},
+        ReturnIn,
+        {"reason_code": "退单原因", "reason": "退单理由"},
     ),
     "extension": Act(
         Action.REQUEST_EXTENSION,
@@ -104,9 +105,7 @@ DUE_FILTERS = {"": "全部", "overdue": "已超时", "24": "24小时内到期", 
 
 
 @router.get(HOME)
-def queue(
-    visit: VisitDep, state: str = "", due: str = "", done: str = "", ticket: str = ""
-) -> Response:
+def queue(visit: VisitDep, state: str = "", due: str = "") -> Response:
     """The queue, nearest deadline first, with its SLA states and filters."""
     principal = visit.require(Role.DEPARTMENT, Role.OPERATOR, Role.SUPERVISOR)
     state = state if state in STATE_FILTERS else ""
@@ -120,9 +119,6 @@ def queue(
         limit=200,
         offset=0,
     )
-    flash = None
-    if done == "return" and ticket_number(ticket):
-        flash = f"工单 {ticket} 已退回，正在改派其他承办单位"
     return visit.render(
         "workbench/queue.html",
         tickets=tickets,
@@ -131,7 +127,7 @@ def queue(
         due=due,
         state_filters=STATE_FILTERS,
         due_filters=DUE_FILTERS,
-        flash=flash,
+        flash=None,
     )
 
 
@@ -154,6 +150,8 @@ def _ticket_page(
     forms = {}
     if visit.principal.role is Role.DEPARTMENT:
         forms = {name: act for name, act in ACTS.items() if state in ALLOWED[act.action]}
+        if ticket.return_pending is not None:  # one return at a time, until the centre decides
+            forms.pop("return", None)
     alert = None
     if form is not None and form not in forms:  # the state changed under the clerk's feet
         refused = str(IllegalTransition(ACTS[form].action, state)) if form in ACTS else None
@@ -170,6 +168,7 @@ def _ticket_page(
         errors=errors or {},
         values=values or {},
         alert=alert,
+        return_reasons=RETURN_REASONS,
     )
 
 
@@ -190,6 +189,7 @@ def act_on_ticket(
     text: Annotated[str, Form()] = "",
     reason: Annotated[str, Form()] = "",
     working_days: Annotated[str, Form()] = "",
+    reason_code: Annotated[str, Form(max_length=32)] = "",
     unreasonable: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
     """Run one action; on success back to the ticket, otherwise the form with its errors."""
@@ -200,6 +200,7 @@ def act_on_ticket(
     if act is None:
         return visit.problem(404, "没有这个操作", "请返回工单页面重新选择要办理的操作。")
     given = {"text": text, "reason": reason, "working_days": working_days}
+    given["reason_code"] = reason_code
     values = {name: clean(given[name]) for name in act.fields}
     # The 不合理诉求 box of the resolve form: a flag, not a field shown again with an error.
     flags = {"unreasonable": unreasonable == "yes"} if act.body is ResolveIn else {}
@@ -219,6 +220,4 @@ def act_on_ticket(
             errors={"_": str(exc.detail)},
             values=values,
         )
-    if action == "return":  # the ticket leaves this department's hands
-        return visit.redirect(f"{HOME}?done=return&ticket={ticket_number(ticket_no)}")
     return visit.redirect(f"{HOME}/tickets/{ticket_no}?done={action}")

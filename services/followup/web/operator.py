@@ -1,5 +1,5 @@
-"""The 12345 centre's page in followup: extension (延期), pause (暂停计时) and unreasonable
-request (不合理诉求) marks waiting for a decision."""
+"""The 12345 centre's review page in followup: extension (延期), pause (暂停计时), return
+(退单) and unreasonable request (不合理诉求) marks waiting for a decision."""
 
 from typing import Annotated
 
@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from feedbackloop.web.forms import ticket_number
 from services.followup import centre_views
 from services.followup.auth import Principal, Role
-from services.followup.schemas import DecisionIn, UnreasonableReviewIn
+from services.followup.schemas import DecisionIn, ReturnReviewIn, UnreasonableReviewIn
 from services.followup.web.common import VisitDep
 
 router = APIRouter(include_in_schema=False)
@@ -22,6 +22,8 @@ DECIDED = {
     "pause-rejected": "已驳回工单 {} 的暂停计时申请，计时继续",
     "unreasonable-accepted": "已认定工单 {} 为不合理诉求，其评价不计入承办单位解决率、满意率",
     "unreasonable-refused": "已对工单 {} 不予认定不合理诉求",
+    "return-approved": "已同意工单 {} 退单，正在改派其他承办单位",
+    "return-refused": "已不同意工单 {} 退单，原承办单位继续办理",
 }
 
 
@@ -50,6 +52,7 @@ def _page(
         pending=centre_views.list_extensions(visit.desk, principal),
         pauses=centre_views.list_pauses(visit.desk, principal),
         unreasonable=centre_views.list_unreasonable(visit.desk, principal),
+        returns=centre_views.list_returns(visit.desk, principal),
     )
 
 
@@ -126,4 +129,32 @@ def decide_unreasonable(
         error = f"工单 {ticket_no}：{exc.detail}"
         return _page(visit, principal, flash=None, error=error, status=exc.status_code)
     done = "unreasonable-accepted" if body.accept else "unreasonable-refused"
+    return visit.redirect(f"{PAGE}?done={done}&ticket={ticket_number(ticket_no)}")
+
+
+@router.post("/workbench/tickets/{ticket_no}/return/decision")
+def decide_return(
+    ticket_no: str,
+    visit: VisitDep,
+    csrf: Annotated[str, Form()] = "",
+    approve: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    """Approve (the router re-routes the ticket) or refuse (back to the unit) a return."""
+    principal = visit.require(Role.OPERATOR, Role.SUPERVISOR)
+    visit.check_csrf(csrf)
+    ticket_no = ticket_no[:20]
+    if approve not in ("yes", "no"):
+        return visit.problem(422, "请选择审核结果", "请点击“同意退单”或“不同意”。")
+    try:
+        body = ReturnReviewIn(approve=approve == "yes", reason=reason[:2000])
+    except ValidationError:
+        error = f"工单 {ticket_no}：请填写 2 到 500 字的审核意见"
+        return _page(visit, principal, flash=None, error=error, status=422)
+    try:
+        centre_views.review_return(ticket_no, body, visit.desk, principal)
+    except HTTPException as exc:
+        error = f"工单 {ticket_no}：{exc.detail}"
+        return _page(visit, principal, flash=None, error=error, status=exc.status_code)
+    done = "return-approved" if body.approve else "return-refused"
     return visit.redirect(f"{PAGE}?done={done}&ticket={ticket_number(ticket_no)}")
