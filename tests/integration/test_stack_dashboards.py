@@ -130,6 +130,7 @@ def test_a_day_through_the_running_stack_shows_on_every_panel(stack: Stack, tmp_
             continue
         link = wait_for(lambda n=no: survey_link(followup, store_url, n), what="the survey link")
         choice = {
+            "contacted": rng.choice(["yes", "yes", "no"]),
             "solved": rng.choice(["solved", "solved", "partly", "not"]),
             "satisfaction": rng.choice(["satisfied", "satisfied", "basically", "dissatisfied"]),
         }
