@@ -1,5 +1,6 @@
 """Builders of valid events for tests."""
 
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,6 +14,12 @@ from feedbackloop.events import (
     RoutingMethod,
     new_event,
 )
+
+
+def fresh_phone() -> str:
+    """A mobile number no other test calls from: one caller's items would be linked as
+    repeats (重复来电) of each other."""
+    return f"139{secrets.randbelow(10**8):08d}"
 
 
 def received(text: str = "路灯坏了一个月了", **fields: object) -> Envelope[FeedbackReceived]:

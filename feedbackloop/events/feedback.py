@@ -77,6 +77,13 @@ class Contact(Payload):
         description="The phone number encrypted (Fernet) with the contact key that only the "
         "services calling or texting citizens back hold; set only with callback consent.",
     )
+    caller_key: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Who called, as a keyed hash (HMAC-SHA256 under the contact key) of the "
+        "WeChat openid or else the phone number: equal for one caller, revealing neither; "
+        "followup links a repeat caller's item (重复来电) by it.",
+    )
 
 
 class FeedbackReceived(Payload):

@@ -52,6 +52,7 @@ class TicketEventKind(StrEnum):
     UNREASONABLE_REVIEWED = "unreasonable_reviewed"
     RETURN_REQUESTED = "return_requested"
     RETURN_REFUSED = "return_refused"
+    SUPERVISED = "supervised"
 
 
 class TicketEvent(Payload):
@@ -113,6 +114,11 @@ class TicketEvent(Payload):
         default=None,
         description="退单 (return): on return_requested, returned and return_refused, the "
         "unit's reason code from the taxonomy of returns (e.g. 'not_our_duty').",
+    )
+    step: str | None = Field(
+        default=None,
+        description="督办 ladder: on supervised, the step of the centre's ladder (sla.yaml) "
+        "that the ticket reached, e.g. 'remind' (提醒), 'urge' (催办) or 'reprimand' (通报).",
     )
 
 

@@ -33,6 +33,7 @@ from services.followup.deps import Followup, WakeFn
 from services.followup.flows import Desk
 from services.followup.metrics import Tally, create_registry
 from services.followup.models import OutboxMessage
+from services.followup.repeats import RepeatRules
 from services.followup.runner import ClockRunner
 from services.followup.sla import load_sla_book
 
@@ -42,9 +43,18 @@ __all__ = ["create_api", "create_app", "open_store"]
 
 
 def create_desk(settings: Settings) -> Desk:
-    """SLA policies and working calendar from the configured policy file."""
+    """SLA policies and working calendar from the configured policy file; repeat rules."""
     book = load_sla_book(settings.sla_policies)
-    return Desk(book=book, calendar=book.calendar())
+    rules = (
+        RepeatRules(
+            contact_key=settings.contact_key,
+            window=timedelta(hours=settings.repeat_window_hours),
+            similarity=settings.repeat_similarity,
+        )
+        if settings.repeat_window_hours
+        else None
+    )
+    return Desk(book=book, calendar=book.calendar(), repeat_rules=rules)
 
 
 def create_streams(

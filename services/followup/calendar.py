@@ -73,6 +73,40 @@ class WorkingCalendar:
             left -= end - begin
         raise AssertionError("unreachable")  # _periods_from raises first
 
+    def _periods_before(self, end: datetime) -> Iterator[tuple[datetime, datetime]]:
+        """Working periods (start, end) that begin before `end`, latest first, clipped to it."""
+        day = end.astimezone(BEIJING).date()
+        for _ in range(_HORIZON_DAYS):
+            if self.is_workday(day):
+                for begin, close in reversed(self.periods):
+                    opens = datetime.combine(day, begin, tzinfo=BEIJING)
+                    closes = datetime.combine(day, close, tzinfo=BEIJING)
+                    if opens < end:
+                        yield opens, min(closes, end)
+            day -= timedelta(days=1)
+        raise ValueError("no working time in ten years: check the working periods")
+
+    def subtract(self, end: datetime, working: timedelta) -> datetime:
+        """The moment `working` time of work before `end` (the inverse of `add`)."""
+        left = working
+        for begin, close in self._periods_before(end):
+            if left <= close - begin:
+                return close - left
+            left -= close - begin
+        raise AssertionError("unreachable")  # _periods_before raises first
+
+    @property
+    def working_day(self) -> timedelta:
+        """The working time of one working day (7.5 hours with the default periods)."""
+        day = date(2000, 1, 1)
+        return sum(
+            (
+                datetime.combine(day, end) - datetime.combine(day, begin)
+                for begin, end in self.periods
+            ),
+            timedelta(),
+        )
+
     def between(self, start: datetime, end: datetime) -> timedelta:
         """Working time between two moments (zero if `end` is not after `start`)."""
         total = timedelta()

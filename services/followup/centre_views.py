@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from sqlalchemy.orm import Session
 
-from services.followup import flows, pauses, returns, service, surveys, unreasonable
+from services.followup import flows, pauses, repeats, returns, service, surveys, unreasonable
 from services.followup.auth import Role
 from services.followup.deps import FollowupDep, PrincipalDep, require
 from services.followup.models import Ticket
@@ -239,3 +239,25 @@ def list_returns(followup: FollowupDep, principal: PrincipalDep) -> list[dict[st
             }
             for ticket in returns.list_pending(session=session, limit=200)
         ]
+
+
+@router.post(f"{TICKET}/unlink", response_model=TicketDetail, summary="取消重复件关联")
+def unlink(
+    ticket_no: str, body: ReasonIn, followup: FollowupDep, principal: PrincipalDep
+) -> TicketDetail:
+    """A repeat (重复来电) linked by mistake runs on its own at the unit the router chose."""
+    require(principal, Role.OPERATOR, Role.SUPERVISOR)
+    return act_on(
+        followup,
+        principal,
+        ticket_no,
+        lambda s, t: repeats.unlink(
+            session=s,
+            book=followup.desk.book,
+            calendar=followup.desk.calendar,
+            ticket=t,
+            actor=principal.actor,
+            reason=body.reason,
+            now=utc_now(),
+        ),
+    )

@@ -13,6 +13,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.followup import ladder
 from services.followup.calendar import WorkingCalendar
 from services.followup.models import Clock, Ticket
 from services.followup.service import OPEN_STATES
@@ -66,6 +67,9 @@ def create_limit(
     session.add(clock)
     if kind == "resolution":
         ticket.due_at = started.due_at
+        ladder.create_steps(
+            session=session, book=book, calendar=calendar, ticket=ticket, resolution=clock
+        )
     return clock
 
 
@@ -91,6 +95,8 @@ def update_stopped(
     for clock in _running(session, ticket, kinds):
         clock.stopped_at = now
         clock.next_at = None
+    if "resolution" in kinds:
+        ladder.update_stopped(session=session, ticket=ticket, now=now)
 
 
 def update_paused(*, session: Session, ticket: Ticket, now: datetime) -> int:
@@ -101,6 +107,8 @@ def update_paused(*, session: Session, ticket: Ticket, now: datetime) -> int:
             clock.paused_at = now
             clock.next_at = None
             paused += 1
+    if paused:
+        ladder.update_paused(session=session, ticket=ticket, now=now)
     return paused
 
 
@@ -128,6 +136,9 @@ def update_resumed(
         clock.next_at = _next(clock)
         if clock.kind == "resolution":
             ticket.due_at = clock.due_at
+            ladder.update_resumed(
+                session=session, book=book, calendar=calendar, limit=limit, now=now, ticket=ticket
+            )
         resumed += 1
     return resumed
 
@@ -156,6 +167,9 @@ def update_extended(
     clock.warned_at = clock.fired_at = None
     clock.next_at = _next(clock)
     ticket.due_at = clock.due_at
+    ladder.update_extended(
+        session=session, book=book, calendar=calendar, ticket=ticket, resolution=clock
+    )
     return clock.due_at
 
 

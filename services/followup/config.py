@@ -35,6 +35,12 @@ class Settings(ServiceSettings):
         default=64 * 1024, ge=1024, description="Cap of JSON and form bodies; larger get 413."
     )
     sla_policies: Path = Field(default=DEFAULT_POLICIES, description="SLA policy YAML file.")
+    staff_webhooks: dict[str, str] = Field(
+        default={},
+        description="督办 ladder notices (JSON): a recipient of sla.yaml's ladder (`supervisor`, "
+        "`unit`, or `unit:<department code>` for one unit) -> the webhook of its group robot "
+        "(政务微信/企业微信); recipients without one see the step on the workbench only.",
+    )
     clock_interval_seconds: float = Field(
         default=5.0, gt=0, description="How often due clocks are looked for."
     )
@@ -68,6 +74,18 @@ class Settings(ServiceSettings):
             "FEEDBACKLOOP_STATUS_LINK_KEY",
             "status_link_key",
         ),
+    )
+    repeat_window_hours: float = Field(
+        default=168,
+        ge=0,
+        description="重复来电: a new item of the same caller, close to the text of one of their "
+        "open tickets received this many hours before, is linked to it (0: never).",
+    )
+    repeat_similarity: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="How close the texts must be (Jaccard similarity of character bigrams).",
     )
     status_lookups_per_minute: int = Field(
         default=20, ge=1, description="Status lookups (API and page) one address may make a minute."

@@ -19,7 +19,7 @@ from feedbackloop.events import (
     TicketState,
     deterministic_event_id,
 )
-from services.followup import clocks, service, surveys
+from services.followup import clocks, ladder, repeats, service, surveys
 from services.followup.calendar import BEIJING, WorkingCalendar
 from services.followup.models import Ticket
 from services.followup.sla import SlaBook
@@ -36,6 +36,8 @@ class Desk:
 
     book: SlaBook
     calendar: WorkingCalendar
+    #: How repeat callers are found; None: every item is a ticket of its own.
+    repeat_rules: repeats.RepeatRules | None = None
 
 
 def apply_routing(
@@ -88,6 +90,9 @@ def apply_routing(
             phone_masked=contact.phone_masked if contact else None,
             phone_sealed=contact.phone_sealed if contact else None,
             callback_consent=bool(contact and contact.callback_consent),
+            caller_key=repeats.caller_key(contact, contact_key=desk.repeat_rules.contact_key)
+            if desk.repeat_rules
+            else None,
         )
         session.add(ticket)
     ticket.state = state_to.value
@@ -105,6 +110,16 @@ def apply_routing(
         complex_=ticket.complex,
     ).name
     session.flush()
+    if state_from is None and not triage and desk.repeat_rules is not None:
+        master = repeats.find_master(session=session, rules=desk.repeat_rules, ticket=ticket)
+        if master is not None:
+            return repeats.link(
+                session=session,
+                ticket=ticket,
+                master=master,
+                now=decision.routed_at,
+                event_id=deterministic_event_id(routed.id, "applied"),
+            )
     # Clocks run from receipt: the citizen waits from the moment they spoke. A re-routed
     # ticket keeps its resolution deadline; the new department's response clock restarts.
     clocks.update_stopped(session=session, ticket=ticket, kinds=("response",), now=now)
@@ -343,6 +358,10 @@ def fire_due_clocks(*, session: Session, desk: Desk, now: datetime, limit: int =
             surveys.invite(session=session, desk_book=desk.book, ticket=ticket, now=now)
         elif clock.kind == clocks.SURVEY_EXPIRY:
             surveys.expire(session=session, ticket=ticket, now=now)
+        elif ladder.is_step(clock.kind):
+            ladder.fire(
+                session=session, book=desk.book, ticket=ticket, clock=clock, cause=cause, now=now
+            )
         fired += 1
     return fired
 

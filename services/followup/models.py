@@ -73,6 +73,10 @@ class Ticket(Base):
     phone_masked: Mapped[str | None] = mapped_column(String(32), default=None)
     phone_sealed: Mapped[str | None] = mapped_column(Text, default=None)
     callback_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Who called, as a keyed hash of the openid or phone number (see `repeats`).
+    caller_key: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    #: The ticket this one repeats (重复来电), while linked to it.
+    repeat_of: Mapped[str | None] = mapped_column(String(36), default=None)
 
 
 class AuditEntry(Base):

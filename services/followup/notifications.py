@@ -17,7 +17,7 @@ from feedbackloop.events import Channel, Envelope, TicketEvent, TicketEventKind
 from feedbackloop.events.dead_letters import dead_letter
 from feedbackloop.events.topics import DEAD_LETTER, TICKET_EVENTS
 from feedbackloop.runtime.store_batches import StoreBatch, decoder
-from services.followup import surveys
+from services.followup import ladder, surveys
 from services.followup.config import Settings
 from services.followup.models import OutboxMessage, Ticket
 from services.followup.notify import (
@@ -25,9 +25,11 @@ from services.followup.notify import (
     Notifier,
     Purpose,
     SmsGateway,
+    StaffWebhook,
     WeChatClient,
     render,
 )
+from services.followup.sla import load_sla_book
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,7 @@ PURPOSES = {
     K.SURVEY_INVITED: Purpose.SURVEY,
     K.REOPENED: Purpose.REOPENED,
     K.EXTENDED: Purpose.EXTENDED,
+    K.MERGED: Purpose.MERGED,
 }
 #: What hotline agents call back about; the rest would be a call too many.
 CALLBACK_PURPOSES = {Purpose.RESOLVED, Purpose.SURVEY}
@@ -68,6 +71,7 @@ def create_notifier(
         sms,
         lambda notification, reason: _dead_letter(sessions, notification, reason),
         wechat_template_id=settings.wechat_template_id,
+        staff=StaffWebhook(http),
     )
 
 
@@ -129,6 +133,7 @@ def notification_for(
         reply=reply,
         link=link,
         due_at=ticket.due_at,
+        master_no=_master_no(session, ticket) if purpose is Purpose.MERGED else None,
     )
     return Notification(
         event_id=event.id,
@@ -142,6 +147,11 @@ def notification_for(
         phone_sealed=ticket.phone_sealed,
         link=link,
     )
+
+
+def _master_no(session: Session, ticket: Ticket) -> str | None:
+    master = session.get(Ticket, ticket.repeat_of) if ticket.repeat_of else None
+    return master.ticket_no if master else None
 
 
 def _open(settings: Settings, ticket: Ticket) -> str | None:
@@ -166,10 +176,19 @@ def notifying(
     for by the loop; anything else that fails parks that event with the reason.
     """
 
+    book = load_sla_book(settings.sla_policies)  # the 督办 ladder's recipients
+
     def apply(session: Session, event: Envelope[TicketEvent]) -> None:
         notification = notification_for(session=session, settings=settings, event=event)
         if notification is not None:
             notifier.deliver(notification)
+        for notice in ladder.staff_notices(
+            book=book,
+            webhooks=settings.staff_webhooks,
+            base_url=settings.public_base_url,
+            event=event,
+        ):
+            notifier.deliver(notice)
 
     return StoreBatch(
         consumer=CONSUMER,

@@ -16,7 +16,7 @@ from jinja2 import Environment, FileSystemLoader
 
 from feedbackloop.events import TicketState
 from feedbackloop.web.rates import RateLimited
-from services.followup import lookups, service, surveys
+from services.followup import lookups, repeats, service, surveys
 from services.followup.calendar import BEIJING
 from services.followup.deps import FollowupDep
 from services.followup.models import Ticket
@@ -59,6 +59,7 @@ STEP_LABELS = {
     "surveyed": "已收到您的评价",
     "reopened": "重新办理",
     "no_response": "回访期内未收到评价",
+    "merged": "与您此前反映的问题相同，已并入原工单一并办理",
     "closed": "已结案",
 }
 
@@ -151,6 +152,7 @@ def status_page(
             full=True,
             due=_local(ticket.due_at),
             timeline=steps,
+            master=repeats.master_of(session=session, ticket=ticket),
         )
 
 

@@ -201,6 +201,9 @@ class TicketDetail(TicketOut):
     policy: str
     reopen_count: int
     reply: str | None
+    repeat_of: str | None = Field(
+        default=None, description="重复来电: the number of the ticket this one is linked to"
+    )
     return_pending: "ReturnPendingOut | None" = Field(
         default=None, description="A return (退单) waiting for the centre's review, if any"
     )
@@ -268,6 +271,7 @@ def ticket_detail(session: Session, ticket: Ticket) -> TicketDetail:
         policy=ticket.policy,
         reopen_count=ticket.reopen_count,
         reply=ticket.reply,
+        repeat_of=_repeat_of(session, ticket),
         return_pending=_return_pending(ticket),
         timeline=[
             TimelineEntry(
@@ -280,6 +284,11 @@ def ticket_detail(session: Session, ticket: Ticket) -> TicketDetail:
             for e in timeline
         ],
     )
+
+
+def _repeat_of(session: Session, ticket: Ticket) -> str | None:
+    master = session.get(Ticket, ticket.repeat_of) if ticket.repeat_of else None
+    return master.ticket_no if master else None
 
 
 def _return_pending(ticket: Ticket) -> ReturnPendingOut | None:

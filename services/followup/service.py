@@ -107,6 +107,7 @@ def create_event(
     contacted: bool | None = None,
     unreasonable: str | None = None,
     return_code: str | None = None,
+    step: str | None = None,
 ) -> Envelope[TicketEvent]:
     """Record what happened to a ticket: an audit row and a ticket.events outbox row.
 
@@ -135,6 +136,7 @@ def create_event(
         contacted=contacted,
         unreasonable=unreasonable,
         return_code=return_code,
+        step=step,
     )
     event = new_event(data=change, source=SOURCE, subject=ticket.id, event_id=event_id, time=now)
     session.flush()  # a new ticket must exist before rows refer to it

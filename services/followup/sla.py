@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -11,7 +12,21 @@ from services.followup.calendar import BEIJING, WorkingCalendar
 
 DEFAULT_POLICIES = Path(__file__).with_name("sla.yaml")
 
-__all__ = ["BEIJING", "DEFAULT_POLICIES", "Clock", "Limit", "Policy", "SlaBook", "load_sla_book"]
+__all__ = [
+    "BEIJING",
+    "DEFAULT_POLICIES",
+    "UNIT",
+    "Clock",
+    "Ladder",
+    "LadderStep",
+    "Limit",
+    "Policy",
+    "SlaBook",
+    "load_sla_book",
+]
+
+#: The recipient every ladder knows: the unit (承办单位) handling the ticket.
+UNIT = "unit"
 
 
 class Limit(BaseModel):
@@ -71,6 +86,102 @@ class Policy(BaseModel):
         )
 
 
+class LadderStep(BaseModel):
+    """One step of the 督办 ladder: when, relative to the resolution deadline, and who is told.
+
+    The name is stored as the clock kind `step:<name>`, hence its 11 characters at most.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,10}$")
+    label: str = Field(min_length=1, max_length=8)
+    before: Limit | None = None
+    at: Literal["deadline"] | None = None
+    after: Limit | None = None
+    notify: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_offset(self) -> "LadderStep":
+        given = [self.before is not None, self.at is not None, self.after is not None]
+        if sum(given) != 1:
+            raise ValueError(
+                f"step {self.name!r} has exactly one of before: {{...}}, at: deadline, "
+                "after: {...}"
+            )
+        return self
+
+    @property
+    def direction(self) -> int:
+        """-1 before the deadline, 0 at it, 1 after it."""
+        return -1 if self.before is not None else 1 if self.after is not None else 0
+
+    @property
+    def offset(self) -> Limit | None:
+        """How far from the deadline (None: at it)."""
+        return self.before or self.after
+
+
+class Ladder(BaseModel):
+    """The 督办 ladder: who can be notified, and the steps in the order they fire."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Recipient name (as steps list it) -> who that is, in words; `unit` is built in.
+    recipients: dict[str, str] = {}
+    steps: list[LadderStep] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _known(self) -> "Ladder":
+        if UNIT in self.recipients:
+            raise ValueError(f"{UNIT!r} is built in (the ticket's own unit); do not list it")
+        names = [step.name for step in self.steps]
+        doubled = sorted({n for n in names if names.count(n) > 1})
+        if doubled:
+            raise ValueError(f"step names must be unique: {', '.join(doubled)}")
+        for step in self.steps:
+            unknown = [r for r in step.notify if r != UNIT and r not in self.recipients]
+            if unknown:
+                raise ValueError(
+                    f"step {step.name!r} notifies {', '.join(unknown)}, not among the "
+                    f"recipients ({', '.join([UNIT, *self.recipients])})"
+                )
+        return self
+
+    def step(self, name: str) -> LadderStep | None:
+        """The step of this name, if the ladder still has one."""
+        return next((step for step in self.steps if step.name == name), None)
+
+    def recipient_label(self, name: str, unit: str) -> str:
+        """Who a recipient is, in words (`unit` is the ticket's unit, by its name)."""
+        return unit if name == UNIT else self.recipients.get(name, name)
+
+
+def _check_order(ladder: Ladder, day: timedelta) -> None:
+    """Steps must be listed in the order they fire (working time; wall hours apart)."""
+
+    def hours(step: LadderStep) -> tuple[bool, float]:
+        offset = step.offset
+        if offset is None:
+            return False, 0.0
+        if offset.wall_hours is not None:
+            size = offset.wall_hours
+        elif offset.working_hours is not None:
+            size = offset.working_hours
+        else:
+            size = (offset.working_days or 0) * day.total_seconds() / 3600
+        return offset.on_wall_clock, step.direction * size
+
+    for first, second in zip(ladder.steps, ladder.steps[1:], strict=False):
+        (wall_a, a), (wall_b, b) = hours(first), hours(second)
+        comparable = first.direction != second.direction or wall_a == wall_b
+        if second.direction < first.direction or (comparable and b <= a):
+            raise ValueError(
+                f"ladder steps must be listed in the order they fire: {second.name!r} comes "
+                f"no later than {first.name!r}"
+            )
+
+
 @dataclass(frozen=True)
 class Clock:
     """When a limit that started at `started_at` warns and runs out."""
@@ -93,6 +204,8 @@ class SlaBook(BaseModel):
     survey_window_hours: float = Field(default=72, gt=0)
     max_reopens: int = Field(default=2, ge=0)
     policies: list[Policy]
+    #: The 督办 ladder; None: only the warning and the breach of each limit.
+    ladder: Ladder | None = None
 
     @model_validator(mode="after")
     def _sane(self) -> "SlaBook":
@@ -101,6 +214,8 @@ class SlaBook(BaseModel):
         for start, end in self.working_hours:
             if end <= start:
                 raise ValueError(f"working period {start}-{end} ends before it starts")
+        if self.ladder is not None:
+            _check_order(self.ladder, self.calendar().working_day)
         return self
 
     def calendar(self) -> WorkingCalendar:

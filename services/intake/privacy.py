@@ -12,6 +12,8 @@ from cryptography.fernet import Fernet, InvalidToken
 from stdnum import luhn
 from stdnum.cn import ric
 
+from feedbackloop import callers
+
 # Digit runs are matched with look-arounds so a number inside a longer number never matches.
 _RESIDENT_ID = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
 _BANK_CARD = re.compile(r"(?<!\d)(?:\d[ -]?){15,18}\d(?!\d)")
@@ -61,7 +63,12 @@ class ContactCipher:
     """Encrypts and decrypts stored contact details (Fernet: AES-128-CBC with HMAC)."""
 
     def __init__(self, key: str) -> None:
+        self._key = key
         self._fernet = Fernet(key.encode())
+
+    def caller_key(self, *, openid: str | None, phone: str | None) -> str | None:
+        """The keyed hash naming the caller (see `feedbackloop.callers`)."""
+        return callers.caller_key(contact_key=self._key, openid=openid, phone=phone)
 
     def encrypt(self, value: str) -> str:
         """Ciphertext of a contact detail."""

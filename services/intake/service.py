@@ -162,6 +162,7 @@ def _payload(
             phone_sealed=cipher.encrypt(item.contact_phone)
             if item.contact_phone and item.callback_consent
             else None,
+            caller_key=cipher.caller_key(openid=item.wechat_openid, phone=item.contact_phone),
         )
     return FeedbackReceived(
         ticket_id=ticket_id,

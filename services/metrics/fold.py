@@ -176,6 +176,11 @@ class EventFold:
         counter("returns", "退单 approved by the centre, by reason code.", ["department", "reason"])
         counter("returns_refused", "退单 refused by the centre.", ["department"])
         counter("tickets_bounced", "Tickets returned twice, sent to the dispatch desk.", [])
+        counter(
+            "supervision_steps",
+            "督办 ladder steps tickets reached (提醒, 催办, 通报: sla.yaml's ladder).",
+            ["step", "department"],
+        )
         counter("hotspots", "Hotspot alerts.", ["category"])
         counter("dead_letters", "Records parked on feedback.dlq.", [])
         self.first_response = Histogram(
@@ -331,14 +336,18 @@ class EventFold:
             self.count("returns_requested", department=department, reason=_code(data))
         elif data.kind is K.RETURN_REFUSED:
             self.count("returns_refused", department=department)
+        elif data.kind is K.SUPERVISED:
+            self.count("supervision_steps", step=data.step or "none", department=department)
         elif data.kind is K.RETURNED:
             self.count("returns", department=department, reason=_code(data))
             ticket.returns += 1
             if ticket.returns == BOUNCES:
                 self.count("tickets_bounced")
         self._unreasonable(data)
-        if ticket.state == "closed":
-            del self.tickets[data.ticket_id]  # closed tickets live on in the counters only
+        if ticket.state in ("closed", "merged"):
+            # Closed tickets, and repeats linked to another (an unlinking opens them again),
+            # live on in the counters only.
+            del self.tickets[data.ticket_id]
 
     def _survey(self, department: str, data: TicketEvent) -> None:
         assert data.satisfaction is not None

@@ -36,7 +36,9 @@ def test_a_routed_item_becomes_a_ticket_with_clocks_an_audit_entry_and_an_event(
         assert (ticket.due_at - ticket.received_at).total_seconds() == 2 * 3600
         kinds = sorted(c.kind for c in session.execute(select(Clock)).scalars())
         timeline = service.get_timeline(session=session, ticket_id=ticket.id)
-    assert kinds == ["resolution", "response"]
+    # The two limits, and the 督办 ladder's steps of sla.yaml; its 4-working-hour reminder
+    # would come before receipt on a 2-hour limit and is left out.
+    assert kinds == ["resolution", "response", "step:reprimand", "step:urge"]
     assert [(e.kind, e.state_to, e.actor) for e in timeline] == [("opened", "routed", "system")]
     (published,) = events_of(desk, ticket.id)
     assert published.kind is TicketEventKind.OPENED and published.due_at == ticket.due_at

@@ -73,6 +73,21 @@ def test_the_phone_number_travels_masked_and_stays_raw_only_in_intake(client: Te
     assert intake.cipher.decrypt(stored.contact_phone_encrypted) == "+8613812345678"
 
 
+def test_every_caller_is_named_by_a_keyed_hash_with_or_without_consent(
+    client: TestClient,
+) -> None:
+    """Followup links a repeat caller by it (重复来电), so it must not need the consent that
+    seals the number, and must say nothing of the number itself."""
+    client.post("/api/v1/feedback", json=dict(GOOD, callback_consent=False))
+    client.post("/api/v1/feedback", json=dict(GOOD, contact_phone="+86 13812345678"))
+    client.post("/api/v1/feedback", json=dict(GOOD, contact_phone="13900001111"))
+    contacts = [decode(row.payload, expect=FeedbackReceived).data.contact for row in outbox(client)]
+    keys = [contact.caller_key if contact else None for contact in contacts]
+    assert keys[0] is not None and keys[0] == keys[1] != keys[2]
+    assert contacts[0] is not None and contacts[0].phone_sealed is None
+    assert all(b"13812345678" not in row.payload for row in outbox(client))
+
+
 def test_a_structured_location_is_kept(client: TestClient) -> None:
     where = {"address": "幸福小区", "district": "A3区", "lat": 28.2, "lng": 112.9}
     body = dict(GOOD, location=where)

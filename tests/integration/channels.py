@@ -15,6 +15,7 @@ from wechatpy.utils import WeChatSigner
 
 from services.intake.config import DEV_OPEN311_KEY, DEV_WECHAT_TOKEN
 from services.intake.taxonomy import category_code
+from tests import factories
 
 TICKET_NO = re.compile(r"\d{13,}")
 
@@ -78,7 +79,7 @@ def hotline(client: httpx.Client, n: int) -> str:
     """A call as a call centre posts it: `client` carries the centre's Authorization header."""
     call = {
         "call_id": f"call-{uuid.uuid4()}",
-        "caller_number": "13912345678",
+        "caller_number": factories.fresh_phone(),
         "started_at": "2026-11-22T09:00:00+08:00",
         "ended_at": "2026-11-22T09:03:00+08:00",
         "agent_id": "agent-007",

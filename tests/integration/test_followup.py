@@ -40,7 +40,7 @@ def submit_form(intake: str, text: str) -> str:
             "title": "小区停水",
             "text": text,
             "address": "A市A3区幸福小区3栋",
-            "contact_phone": "13812345678",
+            "contact_phone": factories.fresh_phone(),
             "callback_consent": "yes",
             "token": token.group(1),
         },

@@ -128,3 +128,14 @@ def test_no_label_carries_a_ticket_id_or_text() -> None:
     exposition = generate_latest(fold.registry).decode()
     assert item.data.ticket_id not in exposition
     assert item.data.text not in exposition
+
+
+def test_the_supervision_ladder_s_steps_are_counted_by_step_and_unit() -> None:
+    fold = EventFold(dedup_window=100)
+    fold.apply(ticket_event("t-9", K.OPENED, S.ROUTED, hours=0))
+    for hours, step in ((50, "remind"), (54, "urge"), (70, "reprimand")):
+        fold.apply(ticket_event("t-9", K.SUPERVISED, S.ROUTED, hours=hours, step=step))
+    labels = {"step": "urge", "department": "urban"}
+    assert value(fold, "feedbackloop_supervision_steps_total", labels) == 1
+    assert value(fold, "feedbackloop_supervision_steps_total", labels | {"step": "remind"}) == 1
+    assert "t-9" not in generate_latest(fold.registry).decode()

@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from feedbackloop.devstack.processes import Stack
+from tests import factories
 from tests.integration.conftest import call_centre_token, wait_for
 from tests.integration.test_wechat_progress import push, reply_text
 
@@ -42,7 +43,7 @@ def call(call_id: str | None = None, **fields: Any) -> dict[str, Any]:
     said = "我家在幸福小区3栋，楼道的灯坏了一个星期了，晚上上下楼很危险。"
     return {
         "call_id": call_id or f"sec-{uuid.uuid4()}",
-        "caller_number": "13912345678",
+        "caller_number": factories.fresh_phone(),
         "started_at": "2026-11-22T09:00:00+08:00",
         "ended_at": "2026-11-22T09:03:00+08:00",
         "agent_id": "A0317",

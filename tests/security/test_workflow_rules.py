@@ -14,6 +14,7 @@ import pytest
 
 from feedbackloop.devstack.processes import Stack
 from services.followup.auth import Role
+from tests import factories
 from tests.integration.conftest import call_centre_token, wait_for
 from tests.integration.test_followup import answer_survey
 from tests.security.test_status_lookup import credential, followup_db
@@ -30,7 +31,7 @@ def open_web_ticket(stack: Stack) -> str:
         json={
             "title": "井盖松动",
             "text": TEXT,
-            "contact_phone": "13812345678",
+            "contact_phone": factories.fresh_phone(),
             "callback_consent": True,
         },
         timeout=10,
@@ -43,7 +44,7 @@ def open_hotline_ticket(stack: Stack) -> str:
     intake_db = f"sqlite:///{stack.settings.state_dir.resolve() / 'intake.db'}"
     call = {
         "call_id": f"rules-{uuid.uuid4()}",
-        "caller_number": "13912345678",
+        "caller_number": factories.fresh_phone(),
         "started_at": "2026-11-22T09:00:00+08:00",
         "ended_at": "2026-11-22T09:03:00+08:00",
         "agent_id": "A0317",

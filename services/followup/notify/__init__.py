@@ -14,6 +14,7 @@ from services.followup.notify.errors import DeliveryError
 from services.followup.notify.models import CallbackOutcome, CallbackTask, NotificationRecord
 from services.followup.notify.notifier import Notification, Notifier, Status
 from services.followup.notify.sms import SmsError, SmsGateway
+from services.followup.notify.staff import StaffWebhook, StaffWebhookError
 from services.followup.notify.texts import Purpose, render, template_data
 from services.followup.notify.wechat import WeChatClient, WeChatError
 
@@ -28,6 +29,8 @@ __all__ = [
     "Purpose",
     "SmsError",
     "SmsGateway",
+    "StaffWebhook",
+    "StaffWebhookError",
     "Status",
     "WeChatClient",
     "WeChatError",

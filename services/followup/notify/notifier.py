@@ -16,13 +16,14 @@ from feedbackloop.events import Channel
 from services.followup.notify.errors import DeliveryError
 from services.followup.notify.models import CallbackTask, NotificationRecord
 from services.followup.notify.sms import SmsGateway
+from services.followup.notify.staff import StaffWebhook
 from services.followup.notify.texts import template_data
 from services.followup.notify.wechat import WeChatClient, WeChatError
 
 log = logging.getLogger(__name__)
 
 Status = Literal["sent", "failed", "queued"]
-Route = Literal["wechat", "sms", "callback"]
+Route = Literal["wechat", "sms", "callback", "staff"]
 
 # Jitter adds up to a quarter of the delay, so many consumers failing together do not retry
 # in lockstep, and each delay still stays below the next one's minimum.
@@ -46,6 +47,9 @@ class Notification:
     purpose: str
     text: str
     link: str | None = None
+    #: Set on a notice to the centre's staff (督办 ladder, see `services.followup.ladder`): it
+    #: goes to this webhook instead of the citizen, whatever `channel` says.
+    staff_url: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,7 @@ class Notifier:
         template_fields: Callable[[Notification], Mapping[str, str]] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         jitter: Callable[[], float] = random.random,
+        staff: StaffWebhook | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -121,6 +126,7 @@ class Notifier:
         )
         self._clock = clock
         self._jitter = jitter
+        self._staff = staff
 
     def deliver(self, notification: Notification) -> Status:
         """Deliver a notification unless its event was already delivered; return the status."""
@@ -189,6 +195,8 @@ class Notifier:
         return delay + delay * _JITTER * self._jitter()
 
     def _sender(self, route: Route) -> Callable[[Notification], None]:
+        if route == "staff":
+            return self._staff_sender()
         if route == "wechat":
             if self._wechat is None:
                 return _fail("wechat is not configured")
@@ -205,6 +213,17 @@ class Notifier:
             )
 
         return send_sms
+
+    def _staff_sender(self) -> Callable[[Notification], None]:
+        staff = self._staff
+        if staff is None:
+            return _fail("no staff webhook client is configured")
+
+        def send_staff(notification: Notification) -> None:
+            assert notification.staff_url is not None
+            staff.send(url=notification.staff_url, text=notification.text)
+
+        return send_staff
 
     def _record(
         self, notification: Notification, route: Route, outcome: _Outcome, started: datetime
@@ -239,6 +258,8 @@ class Notifier:
 
 
 def _route(notification: Notification) -> Route:
+    if notification.staff_url:
+        return "staff"
     if notification.channel is Channel.HOTLINE:
         return "callback"
     if notification.channel is Channel.WECHAT and notification.wechat_openid:

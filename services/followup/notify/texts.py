@@ -22,6 +22,7 @@ class Purpose(StrEnum):
     SURVEY = "survey"
     REOPENED = "reopened"
     EXTENDED = "extended"
+    MERGED = "merged"
 
 
 #: Titles for template messages, whose `thing` fields take at most 20 characters.
@@ -32,6 +33,7 @@ TITLES: dict[Purpose, str] = {
     Purpose.SURVEY: "邀请您评价办理结果",
     Purpose.REOPENED: "诉求已重新办理",
     Purpose.EXTENDED: "办理时限已延长",
+    Purpose.MERGED: "诉求已并入原工单办理",
 }
 
 
@@ -43,6 +45,7 @@ def render(
     reply: str | None = None,
     link: str | None = None,
     due_at: datetime | None = None,
+    master_no: str | None = None,
 ) -> str:
     """The message text for a purpose; raises ValueError for an unknown purpose."""
     kind = Purpose(purpose)
@@ -59,6 +62,12 @@ def render(
         # A hotline agent reads the survey text aloud, so it asks instead of linking.
         invite = f"请对本次办理进行评价：{link}" if link else "请问您对本次办理结果是否满意？"
         text = f"{head}已办结，{invite}"
+    elif kind is Purpose.MERGED:
+        # A repeat: the citizen follows the ticket that carries their request.
+        text = (
+            f"{head}与您此前反映的工单{master_no}为同一问题，已并入该工单一并办理，"
+            f"请以工单{master_no}查询进展。"
+        )
     elif kind is Purpose.REOPENED:
         text = f"{head}已重新交由{dept}办理，我们会继续跟进。"
     else:

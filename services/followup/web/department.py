@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from feedbackloop.events import TicketState
 from feedbackloop.web.forms import clean, field_errors
-from services.followup import views
+from services.followup import ladder, views
 from services.followup.auth import Principal, Role
 from services.followup.deps import Followup
 from services.followup.returns import REASONS as RETURN_REASONS
@@ -122,6 +122,7 @@ def queue(visit: VisitDep, state: str = "", due: str = "") -> Response:
     return visit.render(
         "workbench/queue.html",
         tickets=tickets,
+        marks=_marks(visit, [t.ticket_no for t in tickets]),
         now=datetime.now(UTC),
         state=state,
         due=due,
@@ -129,6 +130,12 @@ def queue(visit: VisitDep, state: str = "", due: str = "") -> Response:
         due_filters=DUE_FILTERS,
         flash=None,
     )
+
+
+def _marks(visit: Visit, ticket_nos: list[str]) -> dict[str, list[ladder.Mark]]:
+    """The 督办 steps (提醒, 催办, 通报) these tickets reached."""
+    with visit.desk.sessions() as session:
+        return ladder.list_marks(session=session, book=visit.desk.desk.book, ticket_nos=ticket_nos)
 
 
 def _ticket_page(
@@ -169,6 +176,8 @@ def _ticket_page(
         values=values or {},
         alert=alert,
         return_reasons=RETURN_REASONS,
+        marks=_marks(visit, [ticket.ticket_no]).get(ticket.ticket_no, []),
+        can_unlink=visit.principal.role in (Role.OPERATOR, Role.SUPERVISOR),
     )
 
 

@@ -21,6 +21,7 @@ KIND_LABELS = {
     "warned": "催办",
     "breached": "超时",
     "escalated": "督办",
+    "supervised": "督办",
     "survey_invited": "邀请回访评价",
     "surveyed": "市民评价",
     "reopened": "重新办理",

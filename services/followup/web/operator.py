@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from feedbackloop.web.forms import ticket_number
 from services.followup import centre_views
 from services.followup.auth import Principal, Role
-from services.followup.schemas import DecisionIn, ReturnReviewIn, UnreasonableReviewIn
+from services.followup.schemas import DecisionIn, ReasonIn, ReturnReviewIn, UnreasonableReviewIn
 from services.followup.web.common import VisitDep
 
 router = APIRouter(include_in_schema=False)
@@ -158,3 +158,26 @@ def decide_return(
         return _page(visit, principal, flash=None, error=error, status=exc.status_code)
     done = "return-approved" if body.approve else "return-refused"
     return visit.redirect(f"{PAGE}?done={done}&ticket={ticket_number(ticket_no)}")
+
+
+# Two segments after the number: one would be taken for a unit's action on its ticket page.
+@router.post("/workbench/tickets/{ticket_no}/repeat/unlink")
+def unlink(
+    ticket_no: str,
+    visit: VisitDep,
+    csrf: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    """Undo a repeat link (重复来电): the ticket runs on its own at the router's unit."""
+    principal = visit.require(Role.OPERATOR, Role.SUPERVISOR)
+    visit.check_csrf(csrf)
+    ticket_no = ticket_no[:20]
+    try:
+        body = ReasonIn(reason=reason[:2000])
+    except ValidationError:
+        return visit.problem(422, "请填写理由", "请填写 2 到 500 字的取消关联理由后重试。")
+    try:
+        centre_views.unlink(ticket_no, body, visit.desk, principal)
+    except HTTPException as exc:
+        return visit.problem(exc.status_code, "无法取消关联", str(exc.detail))
+    return visit.redirect(f"/workbench/tickets/{ticket_number(ticket_no)}")
