@@ -1,7 +1,7 @@
 # feedbackloop — the two commands of the README's Quick start are `make up` and `make test`.
 # Both install what they need on a fresh machine: Debian packages (Java, Maven, PostgreSQL,
 # Prometheus for promtool, which checks and unit-tests deploy/prometheus/, a Chinese font for
-# `feedbackloop report --png`, Chromium for the browser tests driven by Playwright,
+# `feedbackloop report --png/--pdf`, Chromium for the browser tests driven by Playwright,
 # docker-compose, whose `config` checks deploy/compose.yaml without a Docker engine), the
 # virtual environment at .venv, and the Kafka broker's jars (resolved by Maven into ~/.m2).
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from feedbackloop.events import (
     Channel,
+    CoUnit,
     Envelope,
     FeedbackReceived,
     FeedbackRouted,
@@ -44,6 +45,8 @@ def routed(
     method: RoutingMethod = RoutingMethod.RULE,
     assigned_by: str | None = None,
     minute: int = 0,
+    duplicate_of: str | None = None,
+    co_handlers: list[CoUnit] | None = None,
 ) -> Envelope[FeedbackRouted]:
     """A FeedbackRouted event for an item."""
     item = item or received()
@@ -57,6 +60,8 @@ def routed(
         rule="市容与环卫" if method is RoutingMethod.RULE else None,
         routed_at=datetime(2026, 11, 22, 2, minute, 1, tzinfo=UTC),
         assigned_by=assigned_by,
+        duplicate_of=duplicate_of,
+        co_handlers=co_handlers or [],
     )
     return new_event(data=data, source="/router", subject=item.data.ticket_id)
 

@@ -128,6 +128,13 @@ def quantile(q: float, metric: str, *matchers: str, window: str = RI) -> str:
     return f"histogram_quantile({q}, sum by (le) ({buckets}))"
 
 
+def direct_share(by: str = "") -> str:
+    """直接答复率 over the last day: direct answers / consultations (no data without any)."""
+    answered = f"sum{by} ({mx('increase(feedbackloop_direct_answers_total[1d])')})"
+    asked = f"sum{by} ({mx('increase(feedbackloop_consultations_total[1d])')})"
+    return f"{answered} / {asked}"
+
+
 def satisfied_share(*matchers: str) -> str:
     """满意率 of the callback surveys answered in the last day (no response excluded)."""
     answers = [total(f"feedbackloop_survey_{o}_total", *matchers) for o, _ in SURVEY]
@@ -149,6 +156,7 @@ THREE_RATES = (("response", "响应率"), ("resolution", "解决率"), ("satisfa
 LIMITS = ((7200, "2 小时内"), (86400, "24 小时内"), (604800, "7 日内"), (1296000, "15 日内"))
 ON_TIME = "按日历时长计；以工作日计的时限（一般 7 个、复杂 15 个工作日）以超时次数为准。"
 BY_DEPT, BY_PRIO = " by (department)", " by (priority)"
+DIRECT = "咨询类诉求中，受理时即依据知识库文章直接答复并办结的比例（坐席与微信公众号）。"
 STACK = "normal"
 LAG_STEPS: Steps = (("green", None), ("yellow", 100.0), ("red", 1000.0))
 LATENCY_STEPS: Steps = (("green", None), ("yellow", 5.0), ("red", 60.0))
@@ -187,6 +195,9 @@ def overview() -> Dashboard:
             Panel("热点类别（近 24 小时）", "bargauge",
                   ((f"sort_desc(sum by (category) ({hotspots}))", "{{category}}"),),
                   description="同类诉求短时间内集中出现时触发的热点告警次数。"),
+            ts("直接答复率（近 1 日）", (direct_share(), "全部渠道"),
+               (direct_share(" by (channel)"), "{{channel}}"),
+               unit="percentunit", description=DIRECT, thresholds=RATES),
         ),
     )  # fmt: skip
 

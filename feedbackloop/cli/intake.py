@@ -21,7 +21,11 @@ console = Console(stderr=True)
 @app.command("add-credential")
 def add_credential(
     name: str = typer.Option(..., help="Whose system it is, e.g. 12345热线话务系统（A3区分中心）"),
-    kind: str = typer.Option("hotline", help="hotline (a call centre) | open311 (a civic app)"),
+    kind: str = typer.Option(
+        "hotline",
+        help="hotline (a call centre) | open311 (a civic app) | agent (a 12345 agent's sign-in "
+        "to the /agent page)",
+    ),
 ) -> None:
     """Create a credential and print its token once on stdout (only a hash is stored)."""
     from services.intake.credentials import Kind, create_credential
@@ -29,10 +33,14 @@ def add_credential(
     try:
         chosen = Kind(kind)
     except ValueError:
-        raise typer.BadParameter("kind is hotline or open311") from None
+        raise typer.BadParameter("kind is hotline, open311 or agent") from None
     with _store().begin() as session:
         token = create_credential(session=session, kind=chosen, name=name, now=datetime.now(UTC))
-    how = "Authorization: Bearer <token>" if chosen is Kind.HOTLINE else "api_key=<token>"
+    how = {
+        Kind.HOTLINE: "Authorization: Bearer <token>",
+        Kind.OPEN311: "api_key=<token>",
+        Kind.AGENT: "the token on the /agent sign-in page",
+    }[chosen]
     console.print(f"Token for {name} ({chosen.value}, send as {how}); it is shown only now:")
     typer.echo(token)
 

@@ -48,11 +48,16 @@ def report(
         None, dir_okay=False, help="Scoring weights [FEEDBACKLOOP_METRICS_SCORING_PATH]."
     ),
     bootstrap: str | None = typer.Option(None, help="Kafka bootstrap [the local broker]."),
+    pdf: Path | None = typer.Option(
+        None, dir_okay=False, help="With --month: also write the public report (每月公开报告)."
+    ),
 ) -> None:
     """Print the 三率 and SLA figures per department, or score a month (考核) with --month."""
     if month is not None:
-        monthly_report(month, out=out, weights_path=weights, bootstrap=bootstrap)
+        monthly_report(month, out=out, weights_path=weights, bootstrap=bootstrap, pdf=pdf)
         return
+    if pdf is not None:
+        raise typer.BadParameter("公开报告按月生成，请同时给出 --month", param_hint="--pdf")
     try:
         text = httpx.get(f"{metrics_url.rstrip('/')}/metrics", timeout=10).text
     except httpx.HTTPError as exc:
@@ -88,13 +93,20 @@ RATES = [
 
 
 def monthly_report(
-    month: str, *, out: Path, weights_path: Path | None, bootstrap: str | None
+    month: str,
+    *,
+    out: Path,
+    weights_path: Path | None,
+    bootstrap: str | None,
+    pdf: Path | None = None,
 ) -> None:
-    """Fold the log, rank the month's units, write the three files and print the table."""
+    """Fold the log, rank the month's units, write the three files and print the table; with
+    `pdf`, also write the month's public report there from the same fold."""
     from feedbackloop.cli.kafka import bootstrap_or_local
     from feedbackloop.cli.monthly import draw_scores, write_csv, write_xlsx
     from services.metrics.config import get_settings
     from services.metrics.history import fold_log
+    from services.metrics.monthly_figures import MonthlyFigures
     from services.metrics.pages import MONTH
     from services.metrics.scoring import load_weights, rank_month
 
@@ -104,7 +116,8 @@ def monthly_report(
         rules = load_weights(weights_path or get_settings().scoring_path)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--weights") from None
-    fold = fold_log(bootstrap_or_local(bootstrap))
+    figures = MonthlyFigures()
+    fold = fold_log(bootstrap_or_local(bootstrap), figures=figures)
     scores = rank_month(fold, month, weights=rules)
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"scores-{month}"
@@ -125,6 +138,14 @@ def monthly_report(
         )
     console.print(table)
     console.print(f"{len(scores)} units; written {stem}.csv, .xlsx and .png")
+    if pdf is not None:
+        from feedbackloop.cli.public_pdf import write_public_report
+        from services.metrics.public_report import build_report
+
+        public = build_report(fold, figures, month, weights=rules)
+        pdf.parent.mkdir(parents=True, exist_ok=True)
+        pages = write_public_report(public, pdf)
+        console.print(f"public report ({public.received} items, {pages} pages) written to {pdf}")
 
 
 def chinese_font() -> Path:

@@ -60,3 +60,38 @@ def staff_headers(
             now=datetime.now(UTC),
         )
     return {"Authorization": f"Bearer {token}"}
+
+
+KNOWLEDGE_TOKEN_FILE = "knowledge.token"
+KNOWLEDGE_NAME = "本地开发：intake 知识库检索"
+
+
+def stack_knowledge_token(*, state_dir: Path, database_url: str) -> str:
+    """intake's followup credential for knowledge-base searches (直接答复), kept while valid.
+
+    A deployment makes it with `feedbackloop followup add-credential --role operator` and
+    gives it to intake as FEEDBACKLOOP_INTAKE_KNOWLEDGE_TOKEN; the local stack does so itself.
+    """
+    from services.followup import auth
+    from services.followup.database import open_store
+
+    sessions = open_store(database_url)
+    path = state_dir / KNOWLEDGE_TOKEN_FILE
+    if path.exists():
+        token = path.read_text().strip()
+        with sessions() as session:
+            if auth.get_principal(session=session, token=token) is not None:
+                return token
+    with sessions.begin() as session:
+        token = auth.create_credential(
+            session=session,
+            name=KNOWLEDGE_NAME,
+            role=auth.Role.OPERATOR,
+            department_code=None,
+            now=datetime.now(UTC),
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+        out.write(token + "\n")
+    return token

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from feedbackloop.devstack.config import SERVICES, StackSettings
-from feedbackloop.devstack.credentials import stack_hotline_token
+from feedbackloop.devstack.credentials import stack_hotline_token, stack_knowledge_token
 
 
 class StackError(RuntimeError):
@@ -117,6 +117,8 @@ class Stack:
             "FEEDBACKLOOP_INTAKE_STATUS_URL_TEMPLATE",
             f"{self.settings.url_of('followup')}/t/{{ticket_no}}",
         )
+        # Intake asks this stack's followup for direct answers (直接答复).
+        env.setdefault("FEEDBACKLOOP_INTAKE_KNOWLEDGE_URL", self.settings.url_of("followup"))
         env.update(self.extra_env)
         for name in SERVICES:
             env[f"FEEDBACKLOOP_{name.upper()}_PORT"] = str(self.settings.port_of(name))
@@ -126,6 +128,11 @@ class Stack:
     def start(self, *, timeout: float = 120.0) -> None:
         """Start every service and wait until all are healthy."""
         env = self.env()
+        if not env.get("FEEDBACKLOOP_INTAKE_KNOWLEDGE_TOKEN"):
+            env["FEEDBACKLOOP_INTAKE_KNOWLEDGE_TOKEN"] = stack_knowledge_token(
+                state_dir=self.settings.state_dir,
+                database_url=env["FEEDBACKLOOP_FOLLOWUP_DATABASE_URL"],
+            )
         logs = self.settings.state_dir / "logs"
         for name in SERVICES:
             proc = ServiceProcess(name, self.settings.port_of(name), logs / f"{name}.log")

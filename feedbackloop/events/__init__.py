@@ -14,21 +14,27 @@ from feedbackloop.events.feedback import (
     Candidate,
     Channel,
     Contact,
+    CoUnit,
+    DirectAnswer,
     FeedbackReceived,
     FeedbackRouted,
     HotspotDetected,
     Location,
     Priority,
+    RequestType,
     RoutingMethod,
 )
 from feedbackloop.events.tickets import DeadLetter, TicketEvent, TicketEventKind, TicketState
+from feedbackloop.events.warnings import SurgeDetected, SurgeDimension
 
 __all__ = [
     "Attachment",
     "Candidate",
     "Channel",
+    "CoUnit",
     "Contact",
     "DeadLetter",
+    "DirectAnswer",
     "Envelope",
     "FeedbackReceived",
     "FeedbackRouted",
@@ -36,7 +42,10 @@ __all__ = [
     "InvalidEvent",
     "Location",
     "Priority",
+    "RequestType",
     "RoutingMethod",
+    "SurgeDetected",
+    "SurgeDimension",
     "TicketEvent",
     "TicketEventKind",
     "TicketState",

@@ -23,11 +23,19 @@ from pydantic import BaseModel, ValidationError
 from feedbackloop.events.envelope import Envelope, envelope_type
 from feedbackloop.events.feedback import FeedbackReceived, FeedbackRouted, HotspotDetected
 from feedbackloop.events.tickets import DeadLetter, TicketEvent
+from feedbackloop.events.warnings import SurgeDetected
 
 #: Every payload model by its versioned type name.
 PAYLOAD_TYPES: dict[str, type[BaseModel]] = {
     model.EVENT_TYPE: model
-    for model in (FeedbackReceived, FeedbackRouted, HotspotDetected, TicketEvent, DeadLetter)
+    for model in (
+        FeedbackReceived,
+        FeedbackRouted,
+        HotspotDetected,
+        SurgeDetected,
+        TicketEvent,
+        DeadLetter,
+    )
 }
 
 MAX_EVENT_BYTES = 1_000_000

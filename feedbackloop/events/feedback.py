@@ -36,6 +36,16 @@ class RoutingMethod(StrEnum):
     TRIAGE = "triage"
 
 
+class RequestType(StrEnum):
+    """What kind of request (诉求类型) an item is; 12345 centres count and handle them apart."""
+
+    CONSULTATION = "consultation"  # 咨询: a question, often answered at once (直接答复)
+    HELP = "help"  # 求助: the citizen needs something done
+    COMPLAINT = "complaint"  # 投诉: about a unit's or a business's conduct
+    REPORT = "report"  # 举报: reporting a violation
+    SUGGESTION = "suggestion"  # 建议: an idea for the city
+
+
 class Location(Payload):
     """Where the problem is, as precisely as the channel told us."""
 
@@ -86,6 +96,27 @@ class Contact(Payload):
     )
 
 
+class DirectAnswer(Payload):
+    """直接答复: the knowledge-base article a consultation was answered with on the spot."""
+
+    article_id: int = Field(ge=1, description="Id of the knowledge-base article used.")
+    article_title: str = Field(max_length=100, description="The article's title when used.")
+    department_code: str = Field(
+        max_length=48, description="Department that owns the article; the ticket is its."
+    )
+    answer: str = Field(
+        min_length=1, max_length=5000, description="The answer given to the citizen, as given."
+    )
+    answered_by: str = Field(
+        max_length=80,
+        description="Who answered: 'agent:<name>' (a 12345 agent) or 'wechat:knowledge' (the "
+        "WeChat channel's automatic answer).",
+    )
+    score: float | None = Field(
+        default=None, ge=0, le=1, description="The article's search similarity, 0-1, if known."
+    )
+
+
 class FeedbackReceived(Payload):
     """A citizen's item, normalised from any channel and accepted by intake."""
 
@@ -119,6 +150,22 @@ class FeedbackReceived(Payload):
     category_hint: str | None = Field(
         default=None, max_length=50, description="Category suggested by the channel."
     )
+    split_from: str | None = Field(
+        default=None,
+        max_length=20,
+        description="拆分 (split): the number of the ticket the centre split this item from; "
+        "set only on the children followup publishes, whose own numbers carry node digit 9.",
+    )
+    request_type: RequestType | None = Field(
+        default=None,
+        description="诉求类型: set by a hotline agent, else inferred by intake from the words "
+        "(None: no cue either way).",
+    )
+    direct_answer: DirectAnswer | None = Field(
+        default=None,
+        description="直接答复: the consultation was answered at intake with a knowledge-base "
+        "article; followup closes the ticket at once in the article's department.",
+    )
 
 
 class Candidate(Payload):
@@ -128,6 +175,13 @@ class Candidate(Payload):
     department_name: str = Field(description="Department name (Chinese).")
     category: str = Field(description="First-level category that leads to this department.")
     probability: float = Field(ge=0, le=1, description="Model probability of that category.")
+
+
+class CoUnit(Payload):
+    """A co-handling unit (协办单位) of a ticket."""
+
+    department_code: str = Field(description="Department code.")
+    department_name: str = Field(description="Department name (Chinese).")
 
 
 class FeedbackRouted(Payload):
@@ -154,6 +208,12 @@ class FeedbackRouted(Payload):
     duplicate_of: str | None = Field(
         default=None,
         description="Ticket number of a recent item with nearly the same text, if any.",
+    )
+    co_handlers: list[CoUnit] = Field(
+        default_factory=list,
+        max_length=5,
+        description="主办/协办: co-handling units (协办单位) the operator chose next to the "
+        "lead unit (department_code, the 主办单位); empty for a single unit.",
     )
 
 

@@ -53,6 +53,12 @@ class TicketEventKind(StrEnum):
     RETURN_REQUESTED = "return_requested"
     RETURN_REFUSED = "return_refused"
     SUPERVISED = "supervised"
+    COHANDLER_ASSIGNED = "cohandler_assigned"
+    COHANDLER_ACCEPTED = "cohandler_accepted"
+    COHANDLER_SUBMITTED = "cohandler_submitted"
+    COHANDLER_OVERDUE = "cohandler_overdue"
+    COHANDLER_WITHDRAWN = "cohandler_withdrawn"
+    ANSWERED_DIRECTLY = "answered_directly"
 
 
 class TicketEvent(Payload):
@@ -119,6 +125,19 @@ class TicketEvent(Payload):
         default=None,
         description="督办 ladder: on supervised, the step of the centre's ladder (sla.yaml) "
         "that the ticket reached, e.g. 'remind' (提醒), 'urge' (催办) or 'reprimand' (通报).",
+    )
+    co_department_code: str | None = Field(
+        default=None,
+        description="主办/协办: on the cohandler_* kinds, the co-handling unit (协办单位) the "
+        "event is about; department_code stays the lead unit (主办单位).",
+    )
+    co_department_name: str | None = Field(
+        default=None, description="That co-handling unit's name (Chinese)."
+    )
+    article_id: int | None = Field(
+        default=None,
+        description="直接答复: on answered_directly, the knowledge-base article the "
+        "consultation was answered with.",
     )
 
 

@@ -22,6 +22,8 @@ from services.followup import (
     agents,
     callback_views,
     centre_views,
+    cohandling_views,
+    merge_views,
     notifications,
     pages,
     views,
@@ -31,6 +33,7 @@ from services.followup.config import Settings
 from services.followup.database import open_store
 from services.followup.deps import Followup, WakeFn
 from services.followup.flows import Desk
+from services.followup.knowledge import views as knowledge_views
 from services.followup.metrics import Tally, create_registry
 from services.followup.models import OutboxMessage
 from services.followup.repeats import RepeatRules
@@ -100,6 +103,9 @@ def create_api(followup: Followup, *, lifespan: Any = None) -> FastAPI:
     app.state.streams = None
     app.include_router(views.router)
     app.include_router(centre_views.router)
+    app.include_router(merge_views.router)
+    app.include_router(cohandling_views.router)
+    app.include_router(knowledge_views.router)
     app.include_router(pages.router)
     app.include_router(callback_views.router)
     web.install(app)

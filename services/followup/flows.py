@@ -19,7 +19,7 @@ from feedbackloop.events import (
     TicketState,
     deterministic_event_id,
 )
-from services.followup import clocks, ladder, repeats, service, surveys
+from services.followup import clocks, cohandling, direct, ladder, merges, repeats, service, surveys
 from services.followup.calendar import BEIJING, WorkingCalendar
 from services.followup.models import Ticket
 from services.followup.sla import SlaBook
@@ -53,6 +53,8 @@ def apply_routing(
     service.create_processed(session=session, event_id=routed.id, now=now)
     decision = routed.data
     item = decision.feedback
+    if item.direct_answer is not None:  # 直接答复: closed at once, see services/followup/direct.py
+        return direct.answer(session=session, routed=routed)
     ticket = session.get(Ticket, item.ticket_id)
     triage = decision.method is RoutingMethod.TRIAGE
     state_to = TicketState.TRIAGE if triage else TicketState.ROUTED
@@ -93,8 +95,11 @@ def apply_routing(
             caller_key=repeats.caller_key(contact, contact_key=desk.repeat_rules.contact_key)
             if desk.repeat_rules
             else None,
+            split_from=item.split_from,
         )
         session.add(ticket)
+    if decision.duplicate_of and decision.duplicate_of != ticket.ticket_no:
+        ticket.duplicate_of = decision.duplicate_of  # the 并单 suggestion, for the console
     ticket.state = state_to.value
     ticket.priority = decision.priority.value
     ticket.category = decision.category
@@ -110,7 +115,7 @@ def apply_routing(
         complex_=ticket.complex,
     ).name
     session.flush()
-    if state_from is None and not triage and desk.repeat_rules is not None:
+    if state_from is None and not triage and not item.split_from and desk.repeat_rules:
         master = repeats.find_master(session=session, rules=desk.repeat_rules, ticket=ticket)
         if master is not None:
             return repeats.link(
@@ -142,7 +147,7 @@ def apply_routing(
             at=item.received_at,
         )
     actor = f"operator:{decision.assigned_by}" if decision.assigned_by else "system"
-    return service.create_event(
+    event = service.create_event(
         session=session,
         ticket=ticket,
         kind=K.OPENED if state_from is None else K.REROUTED,
@@ -152,6 +157,19 @@ def apply_routing(
         now=decision.routed_at,
         event_id=deterministic_event_id(routed.id, "applied"),
     )
+    if not triage:
+        cohandling.update_lead(session=session, ticket=ticket, actor=actor, now=now)
+        cohandling.assign(
+            session=session,
+            book=desk.book,
+            calendar=desk.calendar,
+            ticket=ticket,
+            units=[(u.department_code, u.department_name) for u in decision.co_handlers],
+            actor=actor,
+            now=decision.routed_at,
+            cause=routed.id,
+        )
+    return event
 
 
 def _transition(
@@ -226,6 +244,10 @@ def resolve(
     the centre decides (`services.followup.unreasonable.review`) whether it leaves the rates.
     """
     check(Action.RESOLVE, TicketState(ticket.state))
+    pending = cohandling.list_pending(session=session, ticket_id=ticket.id)
+    if pending:
+        names = "、".join(u.department_name for u in pending)
+        raise cohandling.CoHandlingError(f"协办单位尚未提交协办意见：{names}")
     state_from = ticket.state
     ticket.state = TicketState.RESOLVED.value
     if unreasonable:
@@ -243,12 +265,11 @@ def resolve(
     ticket.resolved_at = now
     ticket.reply = text
     clocks.update_stopped(session=session, ticket=ticket, kinds=clocks.LIMITS, now=now)
+    survey_delay = timedelta(hours=desk.book.survey_delay_hours)
     clocks.create_timer(
-        session=session,
-        ticket=ticket,
-        kind=clocks.SURVEY_INVITE,
-        due_at=now + timedelta(hours=desk.book.survey_delay_hours),
+        session=session, ticket=ticket, kind=clocks.SURVEY_INVITE, due_at=now + survey_delay
     )
+    merges.follow(session=session, master=ticket, survey_delay=survey_delay, now=now)
     return event
 
 
@@ -358,6 +379,8 @@ def fire_due_clocks(*, session: Session, desk: Desk, now: datetime, limit: int =
             surveys.invite(session=session, desk_book=desk.book, ticket=ticket, now=now)
         elif clock.kind == clocks.SURVEY_EXPIRY:
             surveys.expire(session=session, ticket=ticket, now=now)
+        elif clock.kind in cohandling.CLOCKS:
+            cohandling.fire(session=session, ticket=ticket, clock=clock, cause=cause, now=now)
         elif ladder.is_step(clock.kind):
             ladder.fire(
                 session=session, book=desk.book, ticket=ticket, clock=clock, cause=cause, now=now

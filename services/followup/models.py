@@ -77,6 +77,15 @@ class Ticket(Base):
     caller_key: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
     #: The ticket this one repeats (重复来电), while linked to it.
     repeat_of: Mapped[str | None] = mapped_column(String(36), default=None)
+    #: 并单 suggestion: the number of an earlier ticket the router found nearly the same.
+    duplicate_of: Mapped[str | None] = mapped_column(String(20), default=None)
+    #: 拆分: the number of the ticket this one was split from.
+    split_from: Mapped[str | None] = mapped_column(String(20), default=None, index=True)
+    #: 拆分: how many children this ticket was split into, while it stays split.
+    split_parts: Mapped[int | None] = mapped_column(Integer, default=None)
+    #: 直接答复: the knowledge-base article the consultation was answered with at intake (the
+    #: ticket was closed at once); None for every ticket a department handled.
+    direct_article_id: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
 class AuditEntry(Base):
@@ -114,6 +123,10 @@ class Clock(Base):
     fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    #: For a co-handling unit's limits (co_response, co_part): whose they are.
+    cohandler_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ticket_cohandlers.id"), default=None
+    )
 
 
 class ExtensionRequest(Base):
@@ -214,3 +227,24 @@ class ProcessedEvent(Base):
 
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CoHandler(Base):
+    """A co-handling unit (协办单位) of a ticket, next to its lead unit (主办, the department)."""
+
+    __tablename__ = "ticket_cohandlers"
+    __table_args__ = (Index("ix_cohandlers_unit", "department_code", "state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.id"), index=True)
+    department_code: Mapped[str] = mapped_column(String(48))
+    department_name: Mapped[str] = mapped_column(String(100))
+    #: assigned | accepted (签收) | submitted (its part is in) | withdrawn (by the centre)
+    state: Mapped[str] = mapped_column(String(16))
+    assigned_by: Mapped[str] = mapped_column(String(80))
+    assigned_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    #: The unit's part (协办意见) for the lead: what it found and did.
+    part: Mapped[str | None] = mapped_column(Text, default=None)

@@ -44,6 +44,7 @@ HEADERS = {
 }
 #: What the citizen reads for each step of the timeline (internal notes are left out).
 STEP_LABELS = {
+    "answered_directly": "已依据知识库直接答复您的咨询",
     "opened": "已派单至承办单位",
     "rerouted": "已改派承办单位",
     "accepted": "承办单位已签收",

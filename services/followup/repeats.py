@@ -154,18 +154,20 @@ def unlink(
     if ticket.state != TicketState.MERGED.value or master is None:
         raise ValueError(NOT_LINKED)
     ticket.repeat_of = None
-    ticket.state = TicketState.ROUTED.value
-    for kind in ("response", "resolution"):
+    # A ticket merged from the dispatch desk goes back there; the rest to the router's unit.
+    desk = ticket.routing_method == "triage"
+    ticket.state = (TicketState.TRIAGE if desk else TicketState.ROUTED).value
+    for kind in ("resolution",) if desk else ("response", "resolution"):
         clocks.create_limit(
             session=session, book=book, calendar=calendar, ticket=ticket, kind=kind, at=now
         )
+    where = "转人工分派" if desk else f"由{ticket.department_name}单独办理"
     return service.create_event(
         session=session,
         ticket=ticket,
         kind=TicketEventKind.REROUTED,
         state_from=TicketState.MERGED.value,
         actor=actor,
-        reason=f"取消与工单 {master.ticket_no} 的关联，由{ticket.department_name}单独办理："
-        f"{reason}",
+        reason=f"取消与工单 {master.ticket_no} 的关联，{where}：{reason}",
         now=now,
     )

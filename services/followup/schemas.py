@@ -2,12 +2,13 @@
 
 import json
 from datetime import UTC, datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session
 
 from feedbackloop.events import TicketState
-from services.followup import clocks, service
+from services.followup import clocks, cohandling, merges, service
 from services.followup.models import Clock, Ticket
 from services.followup.returns import REASONS
 from services.followup.states import STATE_LABELS
@@ -46,6 +47,33 @@ class ReasonIn(_In):
     """Why (return, pause, closing)."""
 
     reason: str = Field(min_length=2, max_length=500, description="原因，2-500字")
+
+
+class MergeIn(ReasonIn):
+    """并单: the ticket this one is about the same matter as."""
+
+    master_no: str = Field(min_length=13, max_length=20, pattern=r"^\d+$", description="主工单号")
+
+
+class CoHandlersIn(_In):
+    """协办: the units to co-handle a ticket with its lead unit."""
+
+    department_codes: list[
+        Annotated[str, Field(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9_.-]+$")]
+    ] = Field(min_length=1, max_length=5, description="协办单位代码，1-5个")
+
+
+class PartIn(_In):
+    """One problem of a call about several (拆分)."""
+
+    title: str | None = Field(default=None, max_length=100, description="标题，可不填")
+    text: str = Field(min_length=5, max_length=2000, description="这一项诉求的内容，5-2000字")
+
+
+class SplitIn(ReasonIn):
+    """拆分: the problems, each routed on its own."""
+
+    parts: list[PartIn] = Field(min_length=2, max_length=5, description="拆分后的诉求，2-5项")
 
 
 class ReturnIn(ReasonIn):
@@ -204,10 +232,31 @@ class TicketDetail(TicketOut):
     repeat_of: str | None = Field(
         default=None, description="重复来电: the number of the ticket this one is linked to"
     )
+    split_from: str | None = Field(
+        default=None, description="拆分: the number of the ticket this one was split from"
+    )
+    split_into: list[str] = Field(
+        default=[], description="拆分: the numbers of the tickets this one was split into"
+    )
     return_pending: "ReturnPendingOut | None" = Field(
         default=None, description="A return (退单) waiting for the centre's review, if any"
     )
+    co_handlers: list["CoHandlerOut"] = Field(
+        default=[], description="主办/协办: the co-handling units (协办单位) and their parts"
+    )
     timeline: list[TimelineEntry]
+
+
+class CoHandlerOut(BaseModel):
+    """A co-handling unit of a ticket and where its part stands."""
+
+    department_code: str
+    department_name: str
+    state: str = Field(description="assigned (待签收), accepted (办理中) or submitted (已提交)")
+    assigned_at: datetime
+    accepted_at: datetime | None
+    submitted_at: datetime | None
+    part: str | None = Field(description="Its part (协办意见) for the lead unit, once sent")
 
 
 class ReturnPendingOut(BaseModel):
@@ -272,7 +321,24 @@ def ticket_detail(session: Session, ticket: Ticket) -> TicketDetail:
         reopen_count=ticket.reopen_count,
         reply=ticket.reply,
         repeat_of=_repeat_of(session, ticket),
+        split_from=ticket.split_from,
+        split_into=[
+            merges.child_number(ticket.ticket_no, i)
+            for i in range(1, (ticket.split_parts or 0) + 1)
+        ],
         return_pending=_return_pending(ticket),
+        co_handlers=[
+            CoHandlerOut(
+                department_code=u.department_code,
+                department_name=u.department_name,
+                state=u.state,
+                assigned_at=u.assigned_at,
+                accepted_at=u.accepted_at,
+                submitted_at=u.submitted_at,
+                part=u.part,
+            )
+            for u in cohandling.list_units(session=session, ticket_id=ticket.id)
+        ],
         timeline=[
             TimelineEntry(
                 kind=e.kind,

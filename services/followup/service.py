@@ -108,6 +108,9 @@ def create_event(
     unreasonable: str | None = None,
     return_code: str | None = None,
     step: str | None = None,
+    co_department_code: str | None = None,
+    co_department_name: str | None = None,
+    article_id: int | None = None,
 ) -> Envelope[TicketEvent]:
     """Record what happened to a ticket: an audit row and a ticket.events outbox row.
 
@@ -137,6 +140,9 @@ def create_event(
         unreasonable=unreasonable,
         return_code=return_code,
         step=step,
+        co_department_code=co_department_code,
+        co_department_name=co_department_name,
+        article_id=article_id,
     )
     event = new_event(data=change, source=SOURCE, subject=ticket.id, event_id=event_id, time=now)
     session.flush()  # a new ticket must exist before rows refer to it

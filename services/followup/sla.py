@@ -204,6 +204,9 @@ class SlaBook(BaseModel):
     survey_window_hours: float = Field(default=72, gt=0)
     max_reopens: int = Field(default=2, ge=0)
     policies: list[Policy]
+    #: 主办/协办: how long a co-handling unit has, from being named, to send the lead its
+    #: part (协办意见); it signs for the ticket (签收) within the policy's response limit.
+    co_part: Limit = Limit(working_days=3)
     #: The 督办 ladder; None: only the warning and the breach of each limit.
     ladder: Ladder | None = None
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from sqlalchemy.orm import Session
 
-from services.followup import clocks, flows, lookups, pauses, returns, service, surveys
+from services.followup import clocks, cohandling, flows, lookups, pauses, returns, service, surveys
 from services.followup.auth import Principal, Role
 from services.followup.deps import FollowupDep, PrincipalDep, require
 from services.followup.models import Ticket
@@ -119,6 +119,10 @@ def get_ticket(ticket_no: str, followup: FollowupDep, principal: PrincipalDep) -
         ticket = service.get_ticket_for(
             session=session, ticket_no=ticket_no.strip(), department_code=principal.scope
         )
+        if ticket is None and principal.scope is not None:
+            ticket = cohandling.get_ticket_for_unit(
+                session=session, ticket_no=ticket_no.strip(), department_code=principal.scope
+            )
         if ticket is None:
             raise HTTPException(404, NOT_FOUND.format(ticket_no))
         return ticket_detail(session, ticket)

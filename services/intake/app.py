@@ -14,13 +14,16 @@ from feedbackloop.runtime.group_commit import GroupCommit
 from feedbackloop.runtime.outbox import OutboxRelay
 from feedbackloop.runtime.sql import write_guard
 from feedbackloop.web.limits import BodySizeLimit
+from feedbackloop.web.pages import mount_static
 from feedbackloop.web.proxies import trust_proxies
+from feedbackloop.web.visits import install_exit_handler
 from services.intake import problems, service, views
-from services.intake.channels import hotline, open311, web, webform, wechat
+from services.intake.channels import agent, hotline, open311, web, webform, wechat
 from services.intake.config import Settings
 from services.intake.credentials import Kind, Systems
 from services.intake.database import create_store
 from services.intake.deps import Intake
+from services.intake.knowledge import KnowledgeBase
 from services.intake.limits import RateLimiter
 from services.intake.metrics import IntakeMetrics
 from services.intake.models import OutboxMessage
@@ -60,6 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
             per_minute={
                 Kind.HOTLINE: settings.hotline_calls_per_minute,
                 Kind.OPEN311: settings.open311_requests_per_minute,
+                Kind.AGENT: settings.agent_items_per_minute,
             },
         ),
         cipher=cipher,
@@ -71,6 +75,14 @@ def create_app(settings: Settings) -> FastAPI:
             max_items=settings.group_commit_max_items,
             max_wait=settings.group_commit_max_wait_ms / 1000,
         ),
+        knowledge=KnowledgeBase.connect(
+            base_url=settings.knowledge_url,
+            token=settings.knowledge_token,
+            timeout=settings.knowledge_timeout_seconds,
+            transport=None,
+        )
+        if settings.knowledge_url and settings.knowledge_token
+        else None,
     )
 
     status_feed = read_model_feed(
@@ -110,8 +122,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.intake = intake
     app.state.hotline_workers = hotline_workers
     problems.install(app)
-    for module in (web, webform, wechat, hotline, open311, views):
+    for module in (web, webform, wechat, hotline, open311, agent, views):
         app.include_router(module.router)
+    # The agent page's stylesheet and script, and its sign-in redirects.
+    mount_static(app)
+    install_exit_handler(app)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics_endpoint() -> Response:

@@ -17,6 +17,7 @@ DEV_WECHAT_TOKEN = "feedbackloop-dev-token"
 # Open311 keys are credentials (`feedbackloop intake add-credential --kind open311`); this one
 # is honoured only in development, so civic-app examples work on a laptop.
 DEV_OPEN311_KEY = "dev-open311-key"
+DEV_SESSION_SECRET = "dev-intake-session-secret-not-for-production"
 
 # The checkout; the shared data sits next to it (../shared/data) and is never copied in.
 _REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +34,11 @@ class Settings(ServiceSettings):
     )
     port: int = 8001
     node: int = Field(
-        default=1, ge=0, le=9, description="Digit that keeps ticket numbers of replicas apart."
+        default=1,
+        ge=0,
+        le=8,
+        description="Digit that keeps ticket numbers of replicas apart (9 is followup's, for split "
+        "children).",
     )
     max_body_bytes: int = Field(default=64 * 1024, description="Larger requests get 413.")
     max_batch_bytes: int = Field(
@@ -121,6 +126,41 @@ class Settings(ServiceSettings):
         description="Districts (区县) offered on the /form page; others are refused.",
     )
 
+    session_secret: str = Field(
+        default=DEV_SESSION_SECRET,
+        min_length=16,
+        description="Signs the agent page's session cookies and CSRF tokens; in production the "
+        "page stays closed (503) until one is set, other channels run without it.",
+    )
+    agent_items_per_minute: int = Field(
+        default=30, ge=1, description="Items one agent's sign-in may file per minute (429)."
+    )
+    knowledge_url: str | None = Field(
+        default="http://127.0.0.1:8003",
+        description="followup's base URL, for knowledge-base searches (直接答复); None: none.",
+    )
+    knowledge_token: str | None = Field(
+        default=None,
+        description="followup operator credential intake searches the knowledge base with "
+        "(`feedbackloop followup add-credential --role operator`); without one, no direct answers.",
+    )
+    knowledge_timeout_seconds: float = Field(
+        default=1.5,
+        gt=0,
+        le=4,
+        description="How long one knowledge-base call may take; WeChat answers within 5 s, so "
+        "a slow followup means filing the item as usual.",
+    )
+    wechat_direct_min_score: float = Field(
+        default=0.25,
+        ge=0,
+        le=1,
+        description="Similarity (the knowledge base's TF-IDF cosine, 0-1) an article needs for "
+        "WeChat to answer a consultation with it; below it the item is filed for a department. "
+        "A citizen's question close to an article's title scores 0.25-0.45; unrelated text "
+        "finds no article at all. Raise it when citizens often reply “人工”.",
+    )
+
     @field_validator("wechat_encoding_aes_key")
     @classmethod
     def _aes_key_is_43_base64_chars(cls, value: str | None) -> str | None:
@@ -134,6 +174,11 @@ class Settings(ServiceSettings):
         if len(value) != 43 or len(key) != 32:
             raise ValueError("wechat_encoding_aes_key must be WeChat's 43-character EncodingAESKey")
         return value
+
+    @property
+    def agent_pages_open(self) -> bool:
+        """Whether the agent page may sign anyone in (not on the dev secret in production)."""
+        return self.environment != "production" or self.session_secret != DEV_SESSION_SECRET
 
     def status_url(self, ticket_no: str) -> str:
         """The private status link a citizen is given for a ticket."""

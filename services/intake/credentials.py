@@ -30,6 +30,7 @@ class Kind(StrEnum):
 
     HOTLINE = "hotline"  # a call centre's system: /api/v1/hotline/*
     OPEN311 = "open311"  # a civic app: POST /open311/v2/requests.json
+    AGENT = "agent"  # a 12345 agent (坐席) signing in to the /agent page
 
 
 @dataclass(frozen=True)

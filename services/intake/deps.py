@@ -11,6 +11,7 @@ from feedbackloop.runtime.group_commit import GroupCommit
 from feedbackloop.runtime.outbox import OutboxRelay
 from services.intake.config import Settings
 from services.intake.credentials import Systems
+from services.intake.knowledge import KnowledgeBase
 from services.intake.limits import RateLimiter
 from services.intake.metrics import IntakeMetrics
 from services.intake.privacy import ContactCipher
@@ -32,6 +33,8 @@ class Intake:
     write_guard: AbstractContextManager[object]
     #: Commits concurrent requests' items together (see `accept_item`).
     committer: GroupCommit[NewFeedback, Accepted]
+    #: followup's knowledge base, for direct answers (None: not configured).
+    knowledge: KnowledgeBase | None = None
 
 
 def get_intake(request: Request) -> Intake:

@@ -7,6 +7,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -32,6 +33,27 @@ class Submission(Base):
     contact_phone_encrypted: Mapped[str | None] = mapped_column(String(255))
     wechat_openid: Mapped[str | None] = mapped_column(String(64), index=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DirectAnswerRecord(Base):
+    """直接答复: what a consultation was answered with at intake, for repeating the answer.
+
+    WeChat's retries must get the byte-identical reply whatever the knowledge base says by
+    then, and a citizen who replies “人工” has their question filed for a department: both
+    read it here. The question is kept masked, as it travels downstream.
+    """
+
+    __tablename__ = "direct_answers"
+
+    ticket_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    ticket_no: Mapped[str] = mapped_column(String(20), unique=True)
+    wechat_openid: Mapped[str | None] = mapped_column(String(64), index=True)
+    question: Mapped[str] = mapped_column(Text)
+    article_title: Mapped[str] = mapped_column(String(100))
+    answer: Mapped[str] = mapped_column(Text)
+    answered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: The ticket the citizen's “人工” filed it as, once they asked.
+    filed_as: Mapped[str | None] = mapped_column(String(20), default=None)
 
 
 class OutboxMessage(OutboxColumns, Base):

@@ -14,16 +14,25 @@ from feedbackloop.events import (
     Attachment,
     Channel,
     Contact,
+    DirectAnswer,
     FeedbackReceived,
     Location,
     Priority,
+    RequestType,
     TicketEvent,
     encode,
     new_event,
 )
 from feedbackloop.events.topics import FEEDBACK_RECEIVED
-from services.intake.models import OutboxMessage, Submission, TicketCounter, TicketStatus
+from services.intake.models import (
+    DirectAnswerRecord,
+    OutboxMessage,
+    Submission,
+    TicketCounter,
+    TicketStatus,
+)
 from services.intake.privacy import ContactCipher, mask_personal_numbers
+from services.intake.request_types import infer_request_type
 from services.intake.schemas import mask_phone
 from services.intake.ticket_numbers import day_of, format_ticket_no
 
@@ -45,6 +54,10 @@ class NewFeedback:
     wechat_openid: str | None = None
     priority_hint: Priority | None = None
     category_hint: str | None = None
+    #: 诉求类型 as an agent chose it; None: inferred from the words.
+    request_type: RequestType | None = None
+    #: 直接答复: the article the consultation was answered with (followup closes it at once).
+    direct_answer: DirectAnswer | None = None
 
 
 @dataclass(frozen=True)
@@ -94,16 +107,26 @@ def create_submissions(
     first = _reserve_sequences(session, day, node, len(items)) - len(items) + 1
     submissions: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
+    direct: list[dict[str, Any]] = []
     answers: list[Accepted] = []
     for sequence, item in enumerate(items, start=first):
         ticket_id = str(uuid.uuid4())
         ticket_no = format_ticket_no(day=day, node=node, sequence=sequence)
-        event = new_event(
-            data=_payload(item, ticket_id, ticket_no, now, cipher),
-            source=SOURCE,
-            subject=ticket_id,
-            time=now,
-        )
+        payload = _payload(item, ticket_id, ticket_no, now, cipher)
+        event = new_event(data=payload, source=SOURCE, subject=ticket_id, time=now)
+        if payload.direct_answer is not None:
+            direct.append(
+                {
+                    "ticket_id": ticket_id,
+                    "ticket_no": ticket_no,
+                    "wechat_openid": item.wechat_openid,
+                    "question": payload.text,
+                    "article_title": payload.direct_answer.article_title,
+                    "answer": payload.direct_answer.answer,
+                    "answered_at": now,
+                    "filed_as": None,
+                }
+            )
         submissions.append(
             {
                 "ticket_id": ticket_id,
@@ -133,6 +156,8 @@ def create_submissions(
     # Core inserts: the ORM's unit of work would cost more than the rest of the item.
     session.execute(insert(cast(Table, Submission.__table__)), submissions)
     session.execute(insert(cast(Table, OutboxMessage.__table__)), messages)
+    if direct:
+        session.execute(insert(cast(Table, DirectAnswerRecord.__table__)), direct)
     return answers
 
 
@@ -177,6 +202,15 @@ def _payload(
         contact=contact,
         priority_hint=item.priority_hint,
         category_hint=item.category_hint,
+        # A direct answer is always to a consultation: the 直接答复率 counts it as one.
+        request_type=RequestType.CONSULTATION
+        if item.direct_answer
+        else item.request_type or infer_request_type(item.text),
+        direct_answer=item.direct_answer.model_copy(
+            update={"answer": mask_personal_numbers(item.direct_answer.answer)}
+        )
+        if item.direct_answer
+        else None,
     )
 
 
@@ -240,3 +274,25 @@ def _reserve_sequences(session: Session, day: str, node: int, count: int) -> int
         .returning(table.c.last)
     )
     return int(session.execute(stmt).scalar_one())
+
+
+def get_direct_answer(*, session: Session, ticket_id: str) -> DirectAnswerRecord | None:
+    """What a ticket's consultation was answered with at intake, if it was."""
+    return session.get(DirectAnswerRecord, ticket_id)
+
+
+def get_latest_direct_answer(
+    *, session: Session, openid: str, since: datetime
+) -> DirectAnswerRecord | None:
+    """A WeChat citizen's latest direct answer since a moment, not yet filed for a unit."""
+    stmt = (
+        select(DirectAnswerRecord)
+        .where(
+            DirectAnswerRecord.wechat_openid == openid,
+            DirectAnswerRecord.answered_at >= since,
+            DirectAnswerRecord.filed_as.is_(None),
+        )
+        .order_by(DirectAnswerRecord.answered_at.desc())
+        .limit(1)
+    )
+    return session.execute(stmt).scalar_one_or_none()

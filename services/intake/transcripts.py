@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from feedbackloop.events import Priority
+from feedbackloop.events import Priority, RequestType
 from services.intake.schemas import clean_text, normalise_phone
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -60,6 +60,11 @@ class HotlineCall(BaseModel):
     agent_summary: str | None = Field(default=None, max_length=2000, description="话务员小结")
     category_hint: str | None = Field(default=None, max_length=50, description="分类建议")
     urgency_hint: Priority | None = Field(default=None, description="紧急程度建议")
+    request_type: RequestType | None = Field(
+        default=None,
+        description="诉求类型 the agent chose: consultation (咨询), help (求助), complaint "
+        "(投诉), report (举报) or suggestion (建议); without it intake infers one",
+    )
 
     @field_validator("started_at", "ended_at")
     @classmethod

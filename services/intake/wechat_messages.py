@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from feedbackloop.events import Attachment, Channel, Location
+from services.intake.request_types import infer_request_type
 from services.intake.schemas import clean_text
 from services.intake.service import NewFeedback
 from services.intake.wechat_xml import MalformedMessage
@@ -39,6 +40,15 @@ MAX_TEXT_CHARS = 4000
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _MSG_ID = re.compile(r"[0-9]{1,32}")
 _CREATE_TIME = re.compile(r"[0-9]{1,12}")
+#: What a citizen replies to have a directly answered consultation filed for a department.
+FILE_KEYWORD = "人工"
+_FILE_ANSWERED = re.compile(r"(?:转)?人工(?:办理|服务|处理)?[\s。.!！]*")
+NOTHING_TO_FILE = (
+    "没有找到需要转人工办理的咨询（只能转 24 小时内自动答复的咨询）。"
+    "请直接发送您遇到的问题，我们会马上回复您工单号。"
+)
+#: WeChat refuses a passive text reply past 2048 bytes; room is kept for the envelope.
+MAX_REPLY_BYTES = 2000
 # Matched after NFKC, which turns full-width digits, colons and spaces into ASCII ones.
 _QUERY = re.compile(r"(?:查询|进度|查进度)(?:工单号?|进度)?\s*:?\s*([0-9]*)[\s。.!！?？]*")
 
@@ -83,11 +93,16 @@ class Say:
 
 
 @dataclass(frozen=True)
+class FileAnswered:
+    """File the citizen's latest directly answered consultation for a department (“人工”)."""
+
+
+@dataclass(frozen=True)
 class Acknowledge:
     """Answer "success": WeChat then shows nothing and does not retry."""
 
 
-Action = Submit | AskProgress | Say | Acknowledge
+Action = Submit | AskProgress | Say | FileAnswered | Acknowledge
 
 
 def read_inbound(fields: dict[str, str]) -> Inbound:
@@ -140,6 +155,19 @@ def accepted_reply(ticket_no: str, note: str = "") -> str:
     return f"您的诉求已受理，工单号 {ticket_no}。{note}\n回复“查询 {ticket_no}”查看办理进度。"
 
 
+def direct_reply(*, ticket_no: str, title: str, answer: str, status_url: str) -> str:
+    """直接答复 on WeChat: the article's answer, and how to have it handled after all."""
+    head = f"您的咨询已受理（工单号 {ticket_no}），答复如下：\n【{title}】\n"
+    tail = f"\n\n如果没有解决您的问题，请回复“{FILE_KEYWORD}”，我们将转交相关部门办理。"
+    more = f"\n（完整答复：{status_url}）"
+    room = MAX_REPLY_BYTES - len((head + tail).encode())
+    if len(answer.encode()) > room:
+        room -= len(more.encode()) + len("…".encode())
+        cut = answer.encode()[: max(room, 0)].decode(errors="ignore")
+        answer = cut + "…" + more
+    return head + answer + tail
+
+
 def rate_limited_reply(retry_after: int) -> str:
     """The polite answer when one openid sends too much in a minute."""
     return (
@@ -155,7 +183,9 @@ def _text(message: Inbound) -> Action:
     query = as_query(content)
     if query is not None:
         return query
-    return _submit(message, content, [])
+    if _FILE_ANSWERED.fullmatch(unicodedata.normalize("NFKC", content).strip()):
+        return FileAnswered()
+    return _submit(message, content, [], typed=True)
 
 
 def _voice(message: Inbound) -> Action:
@@ -163,7 +193,7 @@ def _voice(message: Inbound) -> Action:
     recognised = clean_text(message.fields.get("Recognition", ""))
     if not recognised:
         return _submit(message, VOICE_PENDING, [voice], note="语音将由工作人员转写。")
-    return as_query(recognised) or _submit(message, recognised, [voice])
+    return as_query(recognised) or _submit(message, recognised, [voice], typed=True)
 
 
 def _image(message: Inbound) -> Action:
@@ -192,7 +222,9 @@ def _submit(
     *,
     note: str = "",
     location: Location | None = None,
+    typed: bool = False,
 ) -> Submit:
+    """An item; `typed`: the text is the citizen's words, to infer the request type from."""
     if len(text) > MAX_TEXT_CHARS:
         raise MalformedMessage(f"文字内容太长，最多 {MAX_TEXT_CHARS} 个字")
     item = NewFeedback(
@@ -202,6 +234,7 @@ def _submit(
         location=location,
         attachments=attachments,
         wechat_openid=message.openid,
+        request_type=infer_request_type(text) if typed else None,
     )
     return Submit(item=item, note=note)
 

@@ -16,6 +16,12 @@ centre found unreasonable (不合理诉求, on the unit's request) counts in nei
 answers are taken out of the unit's rates, also when they came before the decision. The
 survey outcome counters still count every answer as given.
 
+主办/协办: a co-handling unit's own role counts in its own rates. Being named starts its
+first-response limit (its 签收 is in time or late in its 响应率, like an assignment), the
+ticket's answered surveys count in its 解决率 and 满意率 as in the lead's, and a part sent
+after its limit is a late completion. `co_due` and `co_answered` say how much of a unit's
+figures came from co-handling.
+
 Every count behind the rates is kept per Beijing calendar month of the event that made it
 (an acceptance in the month it happened, a survey in the month it was answered), so the
 monthly scoring (`scoring.py`) and the live rates come from the same tallies: the live rates
@@ -25,7 +31,7 @@ are the sums over all months.
 import threading
 from collections import Counter as Tally
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -38,6 +44,7 @@ from feedbackloop.events import (
     FeedbackReceived,
     FeedbackRouted,
     HotspotDetected,
+    RequestType,
     RoutingMethod,
     TicketEvent,
     TicketEventKind,
@@ -111,6 +118,14 @@ def _code(data: TicketEvent) -> str:
 
 
 @dataclass
+class CoRole:
+    """A co-handling unit's part in one ticket, as the fold needs it for that unit's rates."""
+
+    awaiting_response: bool = True
+    response_breached: bool = False
+
+
+@dataclass
 class OpenTicket:
     """What the fold remembers of one ticket while it is open."""
 
@@ -126,6 +141,8 @@ class OpenTicket:
     response_breached: bool = False
     #: 退单 the centre approved; at the second the router sends the ticket to the dispatch desk.
     returns: int = 0
+    #: 主办/协办: the co-handling units and whether each still waits for its 签收.
+    co: dict[str, CoRole] = field(default_factory=dict)
 
 
 class EventFold:
@@ -144,6 +161,9 @@ class EventFold:
         #: added to the tallies (taken back if the centre accepts), and the accepted tickets.
         self.claims: dict[str, list[tuple[tuple[str, str], Tally[str]]]] = {}
         self.excluded: set[str] = set()
+        #: 直接答复率 per channel: consultations taken and consultations answered directly.
+        self.consultations: Tally[str] = Tally()
+        self.direct_answers: Tally[str] = Tally()
         #: Department code -> name, as the events last named it (for people, not for labels).
         self.names: dict[str, str] = {}
         self.lag: float | None = None
@@ -180,6 +200,12 @@ class EventFold:
             "supervision_steps",
             "督办 ladder steps tickets reached (提醒, 催办, 通报: sla.yaml's ladder).",
             ["step", "department"],
+        )
+        counter("consultations", "咨询: items intake took as consultations.", ["channel"])
+        counter(
+            "direct_answers",
+            "直接答复: consultations closed with a knowledge-base article.",
+            ["channel"],
         )
         counter("hotspots", "Hotspot alerts.", ["category"])
         counter("dead_letters", "Records parked on feedback.dlq.", [])
@@ -224,9 +250,11 @@ class EventFold:
         data = event.data
         if isinstance(data, FeedbackReceived):
             self.count("feedback_received", channel=data.channel.value)
+            self._consultation(data)
         elif isinstance(data, FeedbackRouted):
             self._routed(data)
         elif isinstance(data, TicketEvent):
+            self._direct_answer(data)
             self._ticket(data)
         elif isinstance(data, HotspotDetected):
             self.count("hotspots", category=data.category)
@@ -260,6 +288,20 @@ class EventFold:
         key = (month_of(moment), department)
         self.tallies.setdefault(key, Tally()).update(counts)
         return key
+
+    def _consultation(self, data: FeedbackReceived) -> None:
+        """A consultation (咨询) taken: the denominator of the 直接答复率."""
+        if data.request_type is RequestType.CONSULTATION:
+            channel = data.channel.value
+            self.consultations[channel] += 1
+            self.count("consultations", channel=channel)
+
+    def _direct_answer(self, data: TicketEvent) -> None:
+        """A consultation closed at intake with an article: the numerator of the 直接答复率."""
+        if data.kind is K.ANSWERED_DIRECTLY:
+            channel = data.channel or "none"
+            self.direct_answers[channel] += 1
+            self.count("direct_answers", channel=channel)
 
     def _unreasonable(self, data: TicketEvent) -> None:
         """A unit's 不合理诉求 mark (on resolved) and the centre's decision on it."""
@@ -332,6 +374,10 @@ class EventFold:
                 self._tally(department, data.occurred_at, due=1, late_acceptances=1)
         elif data.kind in (K.SURVEYED, K.NO_RESPONSE) and data.satisfaction:
             self._survey(department, data)
+            for code in ticket.co:
+                self._survey_rates(code, data, role="co")
+        elif data.co_department_code:
+            self._co_handling(ticket, data)
         elif data.kind is K.RETURN_REQUESTED:
             self.count("returns_requested", department=department, reason=_code(data))
         elif data.kind is K.RETURN_REFUSED:
@@ -357,8 +403,6 @@ class EventFold:
         self.count(name, department=department)
         if data.satisfaction == "no_response":
             return
-        satisfied = data.satisfaction in ("satisfied", "basically")
-        solved = data.solved in ("solved", "partly")
         if data.solved in SOLVED:
             self.count(SOLVED[data.solved], department=department)
         if data.contacted is not None:
@@ -366,9 +410,48 @@ class EventFold:
                 "survey_contacted" if data.contacted else "survey_not_contacted",
                 department=department,
             )
-        if data.ticket_id in self.excluded:
-            return  # the centre found the request unreasonable: not in the unit's rates
-        counts = {"answered": 1, "satisfied": int(satisfied), "solved": int(solved)}
+        self._survey_rates(department, data, role="lead")
+
+    def _survey_rates(self, department: str, data: TicketEvent, *, role: str) -> None:
+        """An answered survey in a unit's 解决率 and 满意率 (lead and co-units alike)."""
+        if data.satisfaction in (None, "no_response") or data.ticket_id in self.excluded:
+            return  # unanswered, or the centre found the request unreasonable
+        counts = {
+            "answered": 1,
+            "satisfied": int(data.satisfaction in ("satisfied", "basically")),
+            "solved": int(data.solved in ("solved", "partly")),
+        }
+        if role == "co":
+            counts["co_answered"] = 1
         key = self._tally(department, data.occurred_at, **counts)
         if data.ticket_id in self.claims:
             self.claims[data.ticket_id].append((key, Tally(counts)))
+
+    def _co_handling(self, ticket: OpenTicket, data: TicketEvent) -> None:
+        """A co-handling unit's own role: named, 签收 in time or late, its part late, withdrawn.
+
+        A co-unit's 签收 counts in its 响应率 as a lead's does; a part sent late is a late
+        completion (the scoring's deduction) of that unit.
+        """
+        code = data.co_department_code
+        assert code is not None
+        if data.co_department_name:
+            self.names[code] = data.co_department_name
+        if data.kind is K.COHANDLER_ASSIGNED:
+            ticket.co[code] = CoRole()
+            return
+        role = ticket.co.get(code)
+        if role is None:
+            return
+        if data.kind is K.COHANDLER_ACCEPTED:
+            if role.awaiting_response and not role.response_breached:
+                self._tally(code, data.occurred_at, in_time=1, due=1, co_due=1)
+            role.awaiting_response = False
+        elif data.kind is K.COHANDLER_OVERDUE and data.clock == "response":
+            if role.awaiting_response and not role.response_breached:
+                role.response_breached = True
+                self._tally(code, data.occurred_at, due=1, late_acceptances=1, co_due=1)
+        elif data.kind is K.COHANDLER_OVERDUE and data.clock == "part":
+            self._tally(code, data.occurred_at, late_completions=1)
+        elif data.kind is K.COHANDLER_WITHDRAWN:
+            del ticket.co[code]

@@ -56,6 +56,7 @@ class Gauges(Collector):
         yield open_
         yield overdue
         yield from self._rates(fold)
+        yield self._direct_answer_rate(fold)
         if fold.lag is not None:
             yield GaugeMetricFamily(
                 "feedbackloop_consumer_lag_records",
@@ -85,3 +86,19 @@ class Gauges(Collector):
         yield response
         yield resolution
         yield satisfaction
+
+    @staticmethod
+    def _direct_answer_rate(fold: "EventFold") -> GaugeMetricFamily:
+        """直接答复率 = direct answers / consultations, per channel and over all channels."""
+        rate = GaugeMetricFamily(
+            "feedbackloop_direct_answer_rate",
+            "直接答复率 (0-1): consultations answered directly / consultations taken; "
+            "channel 'all' sums the channels.",
+            labels=["channel"],
+        )
+        asked, answered = fold.consultations, fold.direct_answers
+        for channel in sorted(asked):
+            rate.add_metric([channel], min(answered[channel] / asked[channel], 1.0))
+        if asked:
+            rate.add_metric(["all"], min(answered.total() / asked.total(), 1.0))
+        return rate

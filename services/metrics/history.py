@@ -2,7 +2,8 @@
 
 The metrics service folds the log as it grows; a monthly report run from a terminal folds the
 same topics from the beginning to where they end now, with the same `EventFold`, so the
-report and the league table's month view cannot disagree on the counts.
+report and the league table's month view cannot disagree on the counts. The public report's
+volumes and deadlines (`MonthlyFigures`) are fed the envelopes the fold took, in the same pass.
 """
 
 import logging
@@ -10,13 +11,17 @@ from typing import Any
 
 from feedbackloop.events import Envelope, InvalidEvent, decode
 from services.metrics.fold import EventFold
+from services.metrics.monthly_figures import MonthlyFigures
 from services.metrics.reader import TOPICS
 
 log = logging.getLogger(__name__)
 
 
-def fold_log(bootstrap: str, *, dedup_window: int = 200_000) -> EventFold:
-    """Every committed record of the metrics topics, folded in the order read."""
+def fold_log(
+    bootstrap: str, *, dedup_window: int = 200_000, figures: MonthlyFigures | None = None
+) -> EventFold:
+    """Every committed record of the metrics topics, folded in the order read (also into
+    `figures`, if given, each event the fold had not seen)."""
     from kafka import KafkaConsumer, TopicPartition
 
     fold = EventFold(dedup_window=dedup_window)
@@ -47,7 +52,8 @@ def fold_log(bootstrap: str, *, dedup_window: int = 200_000) -> EventFold:
                     except InvalidEvent:
                         continue  # the producers dead-letter their own bad output
                     try:
-                        fold.apply(event)
+                        if fold.apply(event) and figures is not None:
+                            figures.apply(event)
                     except Exception as exc:
                         # As the service does: the kind of error, never the record's content.
                         log.error(

@@ -3,8 +3,8 @@
 Some citizen items touch two units at once: a building site's night noise is housing's
 (城乡建设) and environment's (环境保护). When the model splits its belief between two
 departments, the triage card suggests the pair, so that the operator can make the first the
-lead unit (主办) and the second the co-handling unit (协办). Only the suggestion lives here;
-tickets with several units are not routed yet.
+lead unit (主办) and the second the co-handling unit (协办) with one click; the assignment
+then carries the co-unit (`FeedbackRouted.co_handlers`) and followup runs both units' work.
 """
 
 from collections.abc import Sequence

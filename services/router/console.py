@@ -145,14 +145,20 @@ async def assign(
     ticket_no: str,
     visit: VisitDep,
     department_code: Annotated[str, Form()] = "",
+    co_department_code: Annotated[list[str] | None, Form()] = None,
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
-    """Assign an item to the department the operator clicked or chose."""
+    """Assign an item to the department the operator clicked or chose, with any co-units."""
     operator = visit.require()
     visit.check_csrf(csrf)
     ticket_no = ticket_no[:20]
+    co_codes = [code for code in (co_department_code or [])[:6] if code]
+    if len(co_codes) > 5:
+        return _triage_page(visit, status=422, error="协办单位最多 5 个", error_ticket=ticket_no)
     try:
-        body = views.AssignIn(department_code=department_code, operator=operator)
+        body = views.AssignIn(
+            department_code=department_code, operator=operator, co_department_codes=co_codes
+        )
         done = await views.assign(ticket_no, body, visit.request)
     except ValidationError:
         return _triage_page(

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -10,6 +11,7 @@ from aiokafka.errors import KafkaError
 from sqlalchemy.orm import Session, sessionmaker
 
 from feedbackloop.events import (
+    CoUnit,
     Envelope,
     FeedbackReceived,
     FeedbackRouted,
@@ -55,10 +57,18 @@ async def assign(
     ticket_no: str,
     department_code: str,
     operator: str,
+    co_department_codes: Sequence[str] = (),
 ) -> Assigned:
-    """Route a triaged item to the department an operator chose, and learn from the choice."""
+    """Route a triaged item to the department an operator chose, and learn from the choice.
+
+    `co_department_codes` are co-handling units (协办) the operator names next to the lead.
+    """
     if department_code not in table.departments:
         raise AssignError(422, f"没有编号为“{department_code}”的承办单位")
+    co_codes = list(dict.fromkeys(c for c in co_department_codes if c != department_code))
+    unknown = [code for code in co_codes if code not in table.departments]
+    if unknown:
+        raise AssignError(422, f"没有编号为“{unknown[0]}”的协办单位")
     with sessions() as session:
         item = service.get_triage_item(session=session, ticket_no=ticket_no)
         if item is None:
@@ -84,13 +94,19 @@ async def assign(
         candidates=candidates,
         routed_at=now,
         assigned_by=operator,
+        co_handlers=[
+            CoUnit(department_code=code, department_name=table.departments[code])
+            for code in co_codes
+        ],
     )
     event = new_event(
         data=routed,
         source="/router",
         subject=received.data.ticket_id,
         # The same choice made twice (a retried request) is one event downstream.
-        event_id=deterministic_event_id(received.id, f"assign:{department_code}"),
+        event_id=deterministic_event_id(
+            received.id, f"assign:{department_code}" + "".join(f"+{c}" for c in co_codes)
+        ),
     )
     raw = encode(event)
     # The claim (a conditional UPDATE) and the publishing happen inside one transaction that
@@ -116,7 +132,11 @@ async def assign(
             await delivered(
                 [
                     await publish(FEEDBACK_ROUTED, received.data.ticket_id, raw),
-                    await publish(queue_topic(department_code), received.data.ticket_id, raw),
+                    # The lead's queue, and each co-unit's: all of them work the item.
+                    *[
+                        await publish(queue_topic(code), received.data.ticket_id, raw)
+                        for code in [department_code, *co_codes]
+                    ],
                 ]
             )
         except (KafkaError, ConnectionError) as exc:

@@ -110,6 +110,10 @@ def text_of(item: FeedbackReceived) -> str:
     return f"{item.title or ''}\n{item.text}"
 
 
+#: The rule name of an item answered directly (直接答复) from a knowledge-base article.
+DIRECT = "直接答复"
+
+
 def decide(
     *,
     table: RuleTable,
@@ -125,6 +129,21 @@ def decide(
     urgent = item.priority_hint is Priority.URGENT or table.is_urgent(text)
     priority = Priority.URGENT if urgent else (item.priority_hint or Priority.NORMAL)
     candidates = candidates_for(table, ranked, limit=3)
+    answered = item.direct_answer
+    if answered is not None and answered.department_code in table.departments:
+        # 直接答复: answered on the spot from the article's unit; nobody dispatches it.
+        code = answered.department_code
+        category = next((c.category for c in candidates if c.department_code == code), None)
+        return Decision(
+            code,
+            table.departments[code],
+            RoutingMethod.RULE,
+            1.0,
+            priority,
+            DIRECT,
+            category,
+            candidates,
+        )
     best = table.best_rule(text)
     if best is not None:
         code = best.department

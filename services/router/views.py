@@ -51,8 +51,11 @@ class TriageOut(BaseModel):
 class AssignIn(BaseModel):
     """The operator's choice."""
 
-    department_code: str = Field(min_length=1, max_length=48, description="承办单位编号")
+    department_code: str = Field(min_length=1, max_length=48, description="主办（承办）单位编号")
     operator: str = Field(min_length=1, max_length=80, description="接线员姓名或工号")
+    co_department_codes: list[Annotated[str, Field(min_length=1, max_length=48)]] = Field(
+        default=[], max_length=5, description="协办单位编号，可不填，最多 5 个"
+    )
 
 
 class AssignOut(BaseModel):
@@ -103,6 +106,7 @@ async def assign(ticket_no: str, body: AssignIn, request: Request) -> AssignOut:
             ticket_no=ticket_no,
             department_code=body.department_code,
             operator=body.operator,
+            co_department_codes=body.co_department_codes,
         )
     except flows.AssignError as exc:
         raise HTTPException(exc.status, exc.message) from exc

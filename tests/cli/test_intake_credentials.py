@@ -55,4 +55,13 @@ def test_an_unknown_kind_is_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app, ["intake", "add-credential", "--name", "x", "--kind", "wechat"], env=env
     )
-    assert result.exit_code == 2 and "hotline or open311" in result.output
+    assert result.exit_code == 2 and "hotline, open311 or agent" in result.output
+
+
+def test_an_agent_credential_signs_in_to_the_agent_page(tmp_path: Path) -> None:
+    env = {"FEEDBACKLOOP_INTAKE_DATABASE_URL": f"sqlite:///{tmp_path / 'intake.db'}"}
+    result = CliRunner().invoke(
+        app, ["intake", "add-credential", "--name", "坐席1024", "--kind", "agent"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert "/agent sign-in page" in result.output

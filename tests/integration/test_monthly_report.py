@@ -1,6 +1,8 @@
-"""Monthly scoring on the real stack: `report --month` from the log agrees with the service."""
+"""Monthly scoring on the real stack: `report --month` from the log agrees with the service,
+and so does the public report it writes with --pdf."""
 
 import csv
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -10,10 +12,12 @@ from typing import Any
 import httpx
 import pytest
 
+from feedbackloop.cli.public_pdf import percent
 from feedbackloop.devstack.credentials import staff_headers
 from feedbackloop.devstack.kafka import LocalKafka
 from feedbackloop.devstack.processes import Stack
 from services.metrics.fold import month_of
+from tests.cli.test_public_pdf import pages_text as pdf_text
 from tests.integration.conftest import wait_for
 from tests.integration.test_followup import API, answer_survey, submit_form
 
@@ -77,6 +81,8 @@ def test_a_month_s_scores_from_the_log_match_the_league_table_s_month_view(
             str(out),
             "--bootstrap",
             kafka.bootstrap,
+            "--pdf",
+            str(out / f"public-{month}.pdf"),
         ],
         capture_output=True,
         text=True,
@@ -100,6 +106,19 @@ def test_a_month_s_scores_from_the_log_match_the_league_table_s_month_view(
     ]
     chart = (out / f"scores-{month}.png").read_bytes()
     assert chart.startswith(b"\x89PNG") and len(chart) > 10_000
+    # The public report (每月公开报告) of the same fold: the water unit's line is the league
+    # table's, and the month's items include the one sent here.
+    text = "\n".join(pdf_text(out / f"public-{month}.pdf"))
+    row = _water(served)
+    rates = [percent(row[f"{rate}_rate"]) for rate in ("response", "resolution", "satisfaction")]
+    late = [str(row["late_acceptances"]), str(row["late_completions"])]
+    line = " ".join([str(row["rank"]), "市水务局", *rates, *late, f"{row['score']:.2f}"])
+    assert line in [" ".join(part.split()) for part in text.splitlines()], text
+    received = re.search(r"本月共受理诉求 (\d+) 件", text)
+    answered = re.search(r"有效回访 (\d+) 次", text)
+    assert received and int(received.group(1)) >= 1, text
+    assert answered and int(answered.group(1)) >= 1, text
+    assert "网站" in text and ticket_no not in text
     # The page shows the same month.
     page = httpx.get(f"{metrics}/scores", params={"month": month}, timeout=10)
     assert page.status_code == 200 and 'data-department="water"' in page.text

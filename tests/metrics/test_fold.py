@@ -139,3 +139,45 @@ def test_the_supervision_ladder_s_steps_are_counted_by_step_and_unit() -> None:
     assert value(fold, "feedbackloop_supervision_steps_total", labels) == 1
     assert value(fold, "feedbackloop_supervision_steps_total", labels | {"step": "remind"}) == 1
     assert "t-9" not in generate_latest(fold.registry).decode()
+
+
+def test_a_co_handling_unit_s_rates_count_its_own_role() -> None:
+    fold = EventFold(dedup_window=1000)
+
+    def co(name: str, kind: TicketEventKind, hours: float, unit: str, **extra: object) -> object:
+        return ticket_event(name, kind, S.ACCEPTED, hours=hours, co_department_code=unit, **extra)
+
+    # t1: urban leads, water co-handles and signs in time; t2: water signs late and its part
+    # comes late; environment was named on t2 by mistake and withdrawn.
+    for name in ("t1", "t2"):
+        fold.apply(ticket_event(name, K.OPENED, S.ROUTED, hours=0))
+        fold.apply(co(name, K.COHANDLER_ASSIGNED, 0, "water", co_department_name="市水务局"))
+        fold.apply(ticket_event(name, K.ACCEPTED, S.ACCEPTED, hours=1))
+    fold.apply(co("t1", K.COHANDLER_ACCEPTED, 1, "water"))
+    fold.apply(co("t1", K.COHANDLER_SUBMITTED, 20, "water"))
+    fold.apply(co("t2", K.COHANDLER_ASSIGNED, 0, "env"))
+    fold.apply(co("t2", K.COHANDLER_WITHDRAWN, 1, "env"))
+    fold.apply(co("t2", K.COHANDLER_OVERDUE, 3, "water", clock="response"))
+    fold.apply(co("t2", K.COHANDLER_ACCEPTED, 4, "water"))
+    fold.apply(co("t2", K.COHANDLER_OVERDUE, 80, "water", clock="part"))
+    for name, satisfaction in (("t1", "satisfied"), ("t2", "dissatisfied")):
+        fold.apply(ticket_event(name, K.RESOLVED, S.RESOLVED, hours=90))
+        fold.apply(
+            ticket_event(
+                name, K.SURVEYED, S.SURVEYED, hours=120, solved="solved", satisfaction=satisfaction
+            )
+        )
+    rates = {r.department: r for r in fold.rates()}
+    assert rates["water"].name == "市水务局"
+    assert (rates["water"].response_rate, rates["water"].assignments_due) == (1 / 2, 2)
+    assert (rates["water"].satisfaction_rate, rates["water"].surveys_answered) == (1 / 2, 2)
+    assert rates["water"].resolution_rate == 1.0
+    assert (rates["urban"].response_rate, rates["urban"].satisfaction_rate) == (1.0, 1 / 2)
+    assert "env" not in rates  # withdrawn before anything counted
+    water = fold.month_tallies()["water"]
+    assert (water["co_due"], water["co_answered"], water["late_acceptances"]) == (2, 2, 1)
+    assert water["late_completions"] == 1
+    # The co-unit's events do not move the lead's figures.
+    urban = fold.month_tallies()["urban"]
+    assert (urban["due"], urban["late_acceptances"], urban["late_completions"]) == (2, 0, 0)
+    assert value(fold, "feedbackloop_response_rate", {"department": "water"}) == 1 / 2

@@ -159,14 +159,52 @@ def test_the_card_suggests_lead_and_co_handling_units_only_when_both_are_likely(
         for no in ("2611221000014", "2611221000022")
     }
     assert 'class="co-handling"' not in cards["2611221000014"]
-    line = re.search(r'<p class="co-handling"[^>]*>([^<]*)</p>', cards["2611221000022"])
+    card = cards["2611221000022"]
+    line = re.search(r'class="co-handling"[^>]*>.*?<p>([^<]*)</p>', card, re.S)
     assert line is not None
     assert line.group(1) == "可能需多部门协同：建议主办市住房和城乡建设局，协办市生态环境局"
+    assert '<input type="hidden" name="co_department_code" value="environment">' in card
     # Above the candidate buttons, which are unchanged.
     assert cards["2611221000022"].index("co-handling") < cards["2611221000022"].index(
         'class="candidates"'
     )
     assert "派给市生态环境局（环境保护，36%）" in cards["2611221000022"]
+
+
+def test_one_click_assigns_the_suggested_lead_and_co_unit_to_both_queues(
+    http: TestClient, app: FastAPI, sessions: sessionmaker[Session]
+) -> None:
+    paired = factories.received("工地夜间施工噪音扰民，渣土乱倒", ticket_no="2611221000022")
+    with sessions.begin() as session:
+        service.create_triage_item(
+            session=session,
+            received=paired,
+            candidates=CO_HANDLED,
+            priority="normal",
+            now=datetime.now(UTC),
+        )
+    csrf = sign_in(http)
+    url = "/console/triage/2611221000022/assign"
+    unknown = http.post(
+        url, data={"csrf": csrf, "department_code": "housing", "co_department_code": "mars"}
+    )
+    assert unknown.status_code == 422 and "没有编号为“mars”的协办单位" in unknown.text
+    too_many = http.post(
+        url,
+        data={"csrf": csrf, "department_code": "housing", "co_department_code": ["civil"] * 6},
+    )
+    assert too_many.status_code == 422 and "协办单位最多 5 个" in too_many.text
+    done = http.post(
+        url,
+        data={"csrf": csrf, "department_code": "housing", "co_department_code": "environment"},
+    )
+    assert done.status_code == 200 and "已派给" in done.text
+    assert app.state.publish.topics() == [FEEDBACK_ROUTED, "queue.housing", "queue.environment"]
+    routed = decode(app.state.publish.sent[0][2], expect=FeedbackRouted).data
+    assert routed.department_code == "housing"
+    assert [(u.department_code, u.department_name) for u in routed.co_handlers] == [
+        ("environment", "市生态环境局")
+    ]
 
 
 def test_hotspots_are_remembered_once_and_listed(

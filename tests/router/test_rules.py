@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from feedbackloop.devstack.config import StackSettings
-from feedbackloop.events import Priority, RoutingMethod
+from feedbackloop.events import DirectAnswer, Priority, RoutingMethod
 from services.router.config import DEFAULT_RULES
-from services.router.rules import Decision, RuleTable, decide, load_rule_table
+from services.router.rules import DIRECT, Decision, RuleTable, decide, load_rule_table
 from tests import factories
 
 
@@ -75,6 +75,26 @@ def test_an_unsure_model_sends_the_item_to_triage_with_its_top_three(table: Rule
         ("environment", 0.35),
         ("civil", 0.1),
     ]
+
+
+def test_a_direct_answer_goes_to_the_article_s_unit_never_to_triage(table: RuleTable) -> None:
+    answer = DirectAnswer(
+        article_id=7,
+        article_title="计划停水期间的取水点",
+        department_code="water",
+        answer="停水期间可到社区服务站取水。",
+        answered_by="agent:坐席1024",
+    )
+    decision = route(table, "请问计划停水的时候去哪里取水？", direct_answer=answer)
+    assert (decision.department_code, decision.method, decision.rule) == (
+        "water",
+        RoutingMethod.RULE,
+        DIRECT,
+    )
+    unknown = answer.model_copy(update={"department_code": "mars"})
+    assert route(table, "关于我们村的一些情况反映", direct_answer=unknown).method is (
+        RoutingMethod.TRIAGE
+    )
 
 
 def test_every_taxonomy_category_has_a_department(table: RuleTable) -> None:

@@ -13,8 +13,9 @@ from pathlib import Path
 from feedbackloop.devstack.processes import ServiceProcess, Stack
 from tests.integration.conftest import free_port
 
-#: Ticket numbers of this intake carry node 9, so they never collide with the stack's (node 1).
-NODE = "9"
+#: Ticket numbers of this intake carry node 8, so they never collide with the stack's (node 1)
+#: or split children (node 9).
+NODE = "8"
 
 
 @contextmanager

@@ -16,12 +16,15 @@ from pydantic import BaseModel, ValidationError
 
 from feedbackloop.events import TicketState
 from feedbackloop.web.forms import clean, field_errors
-from services.followup import ladder, views
+from services.followup import cohandling, cohandling_views, ladder, views
 from services.followup.auth import Principal, Role
 from services.followup.deps import Followup
+from services.followup.knowledge import service as knowledge
+from services.followup.knowledge.views import beijing_today
 from services.followup.returns import REASONS as RETURN_REASONS
 from services.followup.schemas import ExtensionIn, ReasonIn, ResolveIn, ReturnIn, TextIn
 from services.followup.states import ALLOWED, STATE_LABELS, Action, IllegalTransition
+from services.followup.web import cohandling as cohandling_web
 from services.followup.web.common import HOME, Visit, VisitDep
 
 router = APIRouter(include_in_schema=False)
@@ -39,6 +42,8 @@ class Act:
     call: Call
     body: type[BaseModel] | None = None
     fields: dict[str, str] = field(default_factory=dict)
+    #: For a co-unit's forms: the states of its co-handling the form is shown in.
+    co_states: tuple[str, ...] = ()
 
 
 ACTS: dict[str, Act] = {
@@ -99,6 +104,26 @@ ACTS: dict[str, Act] = {
     ),
 }
 
+#: A co-handling unit's (协办单位) forms; every other action on the ticket is the lead's.
+CO_ACTS: dict[str, Act] = {
+    "co-accept": Act(
+        Action.ACCEPT,
+        "签收协办",
+        "已签收协办，请在时限内向主办单位提交协办意见",
+        lambda no, _b, f, p: cohandling_views.accept(no, f, p),
+        co_states=("assigned",),
+    ),
+    "co-part": Act(
+        Action.NOTE,
+        "提交协办意见",
+        "协办意见已提交给主办单位",
+        lambda no, b, f, p: cohandling_views.submit(no, b, f, p),
+        TextIn,
+        {"text": "协办意见"},
+        co_states=("assigned", "accepted"),
+    ),
+}
+
 #: Queue filters: state (empty: every open state) and deadline.
 STATE_FILTERS = {"": "全部未办结", "routed": "待签收", "accepted": "办理中", "reopened": "重新办理"}
 DUE_FILTERS = {"": "全部", "overdue": "已超时", "24": "24小时内到期", "72": "3天内到期"}
@@ -119,9 +144,15 @@ def queue(visit: VisitDep, state: str = "", due: str = "") -> Response:
         limit=200,
         offset=0,
     )
+    co_tickets = (
+        cohandling_views.list_queue(visit.desk, principal)
+        if principal.role is Role.DEPARTMENT
+        else []
+    )
     return visit.render(
         "workbench/queue.html",
         tickets=tickets,
+        co_tickets=co_tickets,
         marks=_marks(visit, [t.ticket_no for t in tickets]),
         now=datetime.now(UTC),
         state=state,
@@ -136,6 +167,14 @@ def _marks(visit: Visit, ticket_nos: list[str]) -> dict[str, list[ladder.Mark]]:
     """The 督办 steps (提醒, 催办, 通报) these tickets reached."""
     with visit.desk.sessions() as session:
         return ladder.list_marks(session=session, book=visit.desk.desk.book, ticket_nos=ticket_nos)
+
+
+def _suggestions(visit: Visit, ticket_no: str, text: str) -> list[knowledge.Hit]:
+    """相似答复参考: up to 3 articles and past replies similar to the citizen's words."""
+    with visit.desk.sessions() as session:
+        return knowledge.search(
+            session=session, text=text, today=beijing_today(), exclude_ticket_no=ticket_no
+        )
 
 
 def _ticket_page(
@@ -155,16 +194,23 @@ def _ticket_page(
         return visit.problem(exc.status_code, "没有找到工单", str(exc.detail))
     state = TicketState(ticket.state)
     forms = {}
-    if visit.principal.role is Role.DEPARTMENT:
+    mine = visit.principal.department_code
+    co_unit = next((u for u in ticket.co_handlers if u.department_code == mine), None)
+    if visit.principal.role is Role.DEPARTMENT and ticket.department_code == mine:
         forms = {name: act for name, act in ACTS.items() if state in ALLOWED[act.action]}
         if ticket.return_pending is not None:  # one return at a time, until the centre decides
             forms.pop("return", None)
+    elif co_unit is not None and state in cohandling.WORKING:
+        forms = {name: act for name, act in CO_ACTS.items() if co_unit.state in act.co_states}
     alert = None
+    operator = visit.principal.role in (Role.OPERATOR, Role.SUPERVISOR)
     if form is not None and form not in forms:  # the state changed under the clerk's feet
         refused = str(IllegalTransition(ACTS[form].action, state)) if form in ACTS else None
         alert = (errors or {}).get("_") or refused
+    writing = "reply" in forms or "resolve" in forms
     return visit.render(
         "workbench/ticket.html",
+        suggestions=_suggestions(visit, ticket.ticket_no, ticket.text) if writing else [],
         status=status,
         ticket=ticket,
         now=datetime.now(UTC),
@@ -177,16 +223,26 @@ def _ticket_page(
         alert=alert,
         return_reasons=RETURN_REASONS,
         marks=_marks(visit, [ticket.ticket_no]).get(ticket.ticket_no, []),
-        can_unlink=visit.principal.role in (Role.OPERATOR, Role.SUPERVISOR),
+        can_unlink=operator,
+        co_unit=co_unit,
+        co_directory=_co_directory(visit, ticket.department_code) if operator else {},
     )
+
+
+def _co_directory(visit: Visit, lead: str) -> dict[str, str]:
+    """Units the centre can name as co-units of a ticket: all but its lead."""
+    with visit.desk.sessions() as session:
+        units = cohandling.list_directory(session=session)
+    return {code: name for code, name in units.items() if code != lead}
 
 
 @router.get(f"{HOME}/tickets/{{ticket_no}}")
 def ticket_page(ticket_no: str, visit: VisitDep, done: str = "") -> Response:
     """A ticket: the citizen's words, attachments, location, timeline and the actions."""
     visit.require(Role.DEPARTMENT, Role.OPERATOR, Role.SUPERVISOR)
-    act = ACTS.get(done)
-    return _ticket_page(visit, ticket_no[:20], flash=act.done if act else None)
+    act = ACTS.get(done) or CO_ACTS.get(done)
+    flash = act.done if act else cohandling_web.DONE.get(done)
+    return _ticket_page(visit, ticket_no[:20], flash=flash)
 
 
 @router.post(f"{HOME}/tickets/{{ticket_no}}/{{action}}")
@@ -205,7 +261,7 @@ def act_on_ticket(
     principal = visit.require(Role.DEPARTMENT)
     visit.check_csrf(csrf)
     ticket_no = ticket_no[:20]
-    act = ACTS.get(action)
+    act = ACTS.get(action) or CO_ACTS.get(action)
     if act is None:
         return visit.problem(404, "没有这个操作", "请返回工单页面重新选择要办理的操作。")
     given = {"text": text, "reason": reason, "working_days": working_days}

@@ -4,6 +4,7 @@ from services.followup.auth import Principal
 
 #: Every step of a ticket's timeline as a clerk reads it (notes included, unlike citizens).
 KIND_LABELS = {
+    "answered_directly": "直接答复",
     "opened": "派单",
     "rerouted": "改派",
     "accepted": "签收",
@@ -29,6 +30,11 @@ KIND_LABELS = {
     "unreasonable_reviewed": "不合理诉求审核",
     "merged": "合并",
     "closed": "结案",
+    "cohandler_assigned": "指定协办",
+    "cohandler_accepted": "协办签收",
+    "cohandler_submitted": "提交协办意见",
+    "cohandler_overdue": "协办超时",
+    "cohandler_withdrawn": "撤回协办",
 }
 PRIORITY_LABELS = {"urgent": "紧急", "high": "较急", "normal": "一般"}
 CHANNEL_LABELS = {

@@ -113,6 +113,7 @@ def to_item(call: HotlineCall, centre: Holder) -> service.NewFeedback:
         callback_consent=call.caller_number is not None,
         priority_hint=call.urgency_hint,
         category_hint=call.category_hint,
+        request_type=call.request_type,
     )
 
 

@@ -20,10 +20,12 @@ from services.intake.limits import RateLimited
 from services.intake.problems import problem
 from services.intake.ticket_progress import progress_answer
 from services.intake.wechat_crypto import Rejected, SafeMode, check_fresh, check_request
+from services.intake.wechat_direct import consult, file_answered
 from services.intake.wechat_messages import (
     Acknowledge,
     Action,
     AskProgress,
+    FileAnswered,
     Inbound,
     Say,
     Submit,
@@ -215,7 +217,12 @@ def _perform(*, intake: Intake, message: Inbound, action: Action) -> str | None:
             return progress_answer(
                 session=session, ticket_no=action.ticket_no, openid=message.openid
             )
+    if isinstance(action, FileAnswered):
+        return file_answered(intake=intake, message=message)
     assert isinstance(action, Submit)
+    answered = consult(intake=intake, message=message, item=action.item)
+    if answered is not None:
+        return answered
     try:
         accepted = accept_item(
             intake=intake, item=action.item, limit_keys=(f"openid:{message.openid}",)

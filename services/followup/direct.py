@@ -1,0 +1,146 @@
+"""直接答复 (direct answer): a consultation answered at intake is closed here at once.
+
+A 12345 agent (or the WeChat channel) answered a consultation (咨询) with a knowledge-base
+article, so no department has anything left to do. The ticket is opened in the article's
+department, since that unit's article is what the citizen was told, whatever the router
+guessed from the words, and closed in the same transaction: the reply is the answer as given,
+the article is recorded, and no clock is started, so nothing can warn, breach or invite a
+survey later. Two events tell the rest of the loop: `answered_directly` (counted as a direct
+answer by metrics) and `closed`.
+
+The router still decides on the item (it cannot tell a direct answer from another item), so
+a later decision about the same ticket, an operator's assignment at triage for one, finds it
+closed and is ignored instead of being parked as a dead letter.
+"""
+
+import json
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from feedbackloop.events import (
+    DirectAnswer,
+    Envelope,
+    FeedbackReceived,
+    FeedbackRouted,
+    TicketEvent,
+    TicketEventKind,
+    TicketState,
+    deterministic_event_id,
+)
+from services.followup import service
+from services.followup.knowledge.models import Article
+from services.followup.models import Credential, Ticket
+
+log = logging.getLogger(__name__)
+K = TicketEventKind
+
+
+def department_name(*, session: Session, code: str, routed: FeedbackRouted) -> str:
+    """The name of a department, as routing, earlier tickets or its credential call it."""
+    if code == routed.department_code:
+        return routed.department_name
+    earlier = session.execute(
+        select(Ticket.department_name).where(Ticket.department_code == code).limit(1)
+    ).scalar_one_or_none()
+    if earlier:
+        return earlier
+    credential = session.execute(
+        select(Credential.name)
+        .where(Credential.department_code == code, Credential.role == "department")
+        .limit(1)
+    ).scalar_one_or_none()
+    return credential or code
+
+
+def _department(session: Session, answer: DirectAnswer) -> str:
+    """The article's department as the knowledge base has it now (it may have moved)."""
+    article = session.get(Article, answer.article_id)
+    return article.department_code if article is not None else answer.department_code
+
+
+def _new_ticket(item: FeedbackReceived, routed: FeedbackRouted, code: str, name: str) -> Ticket:
+    contact = item.contact
+    location = item.location
+    return Ticket(
+        id=item.ticket_id,
+        ticket_no=item.ticket_no,
+        channel=item.channel.value,
+        title=item.title,
+        text=item.text,
+        address=location.address if location else None,
+        district=location.district if location else None,
+        latitude=location.lat if location else None,
+        longitude=location.lng if location else None,
+        attachments=json.dumps(
+            [a.model_dump(exclude_none=True) for a in item.attachments], ensure_ascii=False
+        )
+        if item.attachments
+        else None,
+        received_at=item.received_at,
+        # Nothing is due: the answer was given when the citizen asked.
+        due_at=item.received_at,
+        policy="general",
+        complex=False,
+        reopen_count=0,
+        wechat_openid=contact.wechat_openid if contact else None,
+        phone_masked=contact.phone_masked if contact else None,
+        phone_sealed=contact.phone_sealed if contact else None,
+        callback_consent=bool(contact and contact.callback_consent),
+        priority=routed.priority.value,
+        category=routed.category,
+        department_code=code,
+        department_name=name,
+        routing_method=routed.method.value,
+        routing_confidence=routed.confidence,
+        routed_at=routed.routed_at,
+    )
+
+
+def answer(*, session: Session, routed: Envelope[FeedbackRouted]) -> Envelope[TicketEvent] | None:
+    """Open and close the ticket of a directly answered consultation; the closing event.
+
+    None when the ticket exists already (a later routing decision about it).
+    """
+    decision = routed.data
+    item = decision.feedback
+    given = item.direct_answer
+    assert given is not None
+    if session.get(Ticket, item.ticket_id) is not None:
+        log.info("routing of directly answered ticket %s ignored", item.ticket_no)
+        return None
+    code = _department(session, given)
+    ticket = _new_ticket(
+        item, decision, code, department_name(session=session, code=code, routed=decision)
+    )
+    ticket.state = TicketState.RESOLVED.value
+    ticket.reply = given.answer
+    ticket.direct_article_id = given.article_id
+    # The citizen had the answer the moment intake took the item.
+    answered_at = item.received_at
+    ticket.accepted_at = ticket.resolved_at = answered_at
+    session.add(ticket)
+    service.create_event(
+        session=session,
+        ticket=ticket,
+        kind=K.ANSWERED_DIRECTLY,
+        state_from=None,
+        actor=given.answered_by,
+        reason=f"直接答复（咨询）：依据知识库文章《{given.article_title}》",
+        now=answered_at,
+        event_id=deterministic_event_id(routed.id, "answered"),
+        article_id=given.article_id,
+    )
+    ticket.state = TicketState.CLOSED.value
+    ticket.closed_at = answered_at
+    return service.create_event(
+        session=session,
+        ticket=ticket,
+        kind=K.CLOSED,
+        state_from=TicketState.RESOLVED.value,
+        actor="system",
+        reason="咨询类诉求已直接答复，办结",
+        now=answered_at,
+        event_id=deterministic_event_id(routed.id, "closed"),
+    )
