@@ -75,6 +75,7 @@ bench: deps
 	$(BIN)/python -m bench.e2e --rate $(BENCH_RATE) --duration $(BENCH_RATE_SECONDS)
 	$(BIN)/python -m bench.e2e --items $(BENCH_DAY_ITEMS)
 	$(BIN)/python -m bench.e2e --items $(BENCH_PG_ITEMS) --postgres
+	$(BIN)/python -m bench.surges --trials 20
 	$(BIN)/python -m bench.report
 
 clean:

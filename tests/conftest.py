@@ -2,6 +2,7 @@
 broker and the four services), once per test run, and Debian's Chromium driven by Playwright
 for the browser tests."""
 
+import json
 import re
 import socket
 import subprocess
@@ -21,6 +22,7 @@ from feedbackloop.devstack.processes import Stack
 from feedbackloop.events.topics import CORE_TOPICS
 from feedbackloop.runtime.topics import create_topics
 from tests.integration.conftest import HERE, PARTITIONS, free_port
+from tests.robots import Robots, serving
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -95,8 +97,18 @@ def router_model() -> None:
 
 
 @pytest.fixture(scope="session")
+def duty_robot() -> Iterator[Robots]:
+    """The operators on duty's group robot (值班群): the stack's 舆情预警 notices go there."""
+    with serving() as robots:
+        yield robots
+
+
+@pytest.fixture(scope="session")
 def stack(
-    kafka: LocalKafka, router_model: None, tmp_path_factory: pytest.TempPathFactory
+    kafka: LocalKafka,
+    router_model: None,
+    duty_robot: Robots,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
     settings = StackSettings(
         state_dir=tmp_path_factory.mktemp("stack"),
@@ -121,6 +133,7 @@ def stack(
             # Tests poll followup's status API from 127.0.0.1 too; the per-address lookup
             # limit is tested on an API replica of its own (tests/security/test_status_lookup.py).
             "FEEDBACKLOOP_FOLLOWUP_STATUS_LOOKUPS_PER_MINUTE": "100000",
+            "FEEDBACKLOOP_FOLLOWUP_STAFF_WEBHOOKS": json.dumps({"duty": f"{duty_robot.url}/duty"}),
         },
     )
     running.start(timeout=180)

@@ -13,7 +13,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException
 
-from feedbackloop.events.topics import DEAD_LETTER, FEEDBACK_ROUTED, TICKET_EVENTS
+from feedbackloop.events.topics import (
+    DEAD_LETTER,
+    FEEDBACK_HOTSPOTS,
+    FEEDBACK_ROUTED,
+    TICKET_EVENTS,
+)
 from feedbackloop.runtime.consumers import ConsumerCollector, ConsumerService
 from feedbackloop.runtime.outbox import OutboxRelay
 from feedbackloop.web.limits import BodySizeLimit
@@ -23,6 +28,7 @@ from services.followup import (
     callback_views,
     centre_views,
     cohandling_views,
+    early_warnings,
     merge_views,
     notifications,
     pages,
@@ -67,10 +73,17 @@ def create_streams(
     wake: WakeFn,
     tally: Tally | None = None,
 ) -> list[ConsumerService]:
-    """Followup's Kafka side: ticket opening, then notifying, each in its own group and loop."""
+    """Followup's Kafka side: ticket opening, then notifying (and the signals worker's early
+    warnings), each in its own group and loop."""
     opening = agents.ticket_opening(sessions=sessions, desk=desk, wake_relay=wake, tally=tally)
     notifier = notifications.create_notifier(settings, sessions)
     notifying = notifications.notifying(sessions=sessions, settings=settings, notifier=notifier)
+    warning = early_warnings.warnings_batch(
+        sessions=sessions,
+        notifier=notifier,
+        webhooks=settings.staff_webhooks,
+        base_url=settings.public_base_url,
+    )
     common: dict[str, Any] = {
         "bootstrap": settings.kafka_bootstrap,
         "topics": [DEAD_LETTER],
@@ -90,7 +103,7 @@ def create_streams(
         ConsumerService(
             name=f"{settings.app_id}-notify",
             group=f"{settings.app_id}-notify",
-            handlers={TICKET_EVENTS: notifying},
+            handlers={TICKET_EVENTS: notifying, FEEDBACK_HOTSPOTS: warning},
             **common,
         ),
     ]

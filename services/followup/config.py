@@ -39,7 +39,8 @@ class Settings(ServiceSettings):
         default={},
         description="督办 ladder notices (JSON): a recipient of sla.yaml's ladder (`supervisor`, "
         "`unit`, or `unit:<department code>` for one unit) -> the webhook of its group robot "
-        "(政务微信/企业微信); recipients without one see the step on the workbench only.",
+        "(政务微信/企业微信); recipients without one see the step on the workbench only. "
+        "`duty` is the operators on duty (值班): they get each 舆情预警 surge.",
     )
     clock_interval_seconds: float = Field(
         default=5.0, gt=0, description="How often due clocks are looked for."

@@ -13,7 +13,6 @@ a later decision about the same ticket, an operator's assignment at triage for o
 closed and is ignored instead of being parked as a dead letter.
 """
 
-import json
 import logging
 
 from sqlalchemy import select
@@ -22,7 +21,6 @@ from sqlalchemy.orm import Session
 from feedbackloop.events import (
     DirectAnswer,
     Envelope,
-    FeedbackReceived,
     FeedbackRouted,
     TicketEvent,
     TicketEventKind,
@@ -60,44 +58,6 @@ def _department(session: Session, answer: DirectAnswer) -> str:
     return article.department_code if article is not None else answer.department_code
 
 
-def _new_ticket(item: FeedbackReceived, routed: FeedbackRouted, code: str, name: str) -> Ticket:
-    contact = item.contact
-    location = item.location
-    return Ticket(
-        id=item.ticket_id,
-        ticket_no=item.ticket_no,
-        channel=item.channel.value,
-        title=item.title,
-        text=item.text,
-        address=location.address if location else None,
-        district=location.district if location else None,
-        latitude=location.lat if location else None,
-        longitude=location.lng if location else None,
-        attachments=json.dumps(
-            [a.model_dump(exclude_none=True) for a in item.attachments], ensure_ascii=False
-        )
-        if item.attachments
-        else None,
-        received_at=item.received_at,
-        # Nothing is due: the answer was given when the citizen asked.
-        due_at=item.received_at,
-        policy="general",
-        complex=False,
-        reopen_count=0,
-        wechat_openid=contact.wechat_openid if contact else None,
-        phone_masked=contact.phone_masked if contact else None,
-        phone_sealed=contact.phone_sealed if contact else None,
-        callback_consent=bool(contact and contact.callback_consent),
-        priority=routed.priority.value,
-        category=routed.category,
-        department_code=code,
-        department_name=name,
-        routing_method=routed.method.value,
-        routing_confidence=routed.confidence,
-        routed_at=routed.routed_at,
-    )
-
-
 def answer(*, session: Session, routed: Envelope[FeedbackRouted]) -> Envelope[TicketEvent] | None:
     """Open and close the ticket of a directly answered consultation; the closing event.
 
@@ -111,16 +71,19 @@ def answer(*, session: Session, routed: Envelope[FeedbackRouted]) -> Envelope[Ti
         log.info("routing of directly answered ticket %s ignored", item.ticket_no)
         return None
     code = _department(session, given)
-    ticket = _new_ticket(
-        item, decision, code, department_name(session=session, code=code, routed=decision)
-    )
+    name = department_name(session=session, code=code, routed=decision)  # before the add
+    # Nothing is due: the answer was given when the citizen asked.
+    ticket = service.create_ticket(session=session, item=item, caller_key=None)
     ticket.state = TicketState.RESOLVED.value
+    ticket.priority, ticket.category = decision.priority.value, decision.category
+    ticket.department_code, ticket.department_name = code, name
+    ticket.routing_method, ticket.routing_confidence = decision.method.value, decision.confidence
+    ticket.routed_at = decision.routed_at
     ticket.reply = given.answer
     ticket.direct_article_id = given.article_id
     # The citizen had the answer the moment intake took the item.
     answered_at = item.received_at
     ticket.accepted_at = ticket.resolved_at = answered_at
-    session.add(ticket)
     service.create_event(
         session=session,
         ticket=ticket,

@@ -4,7 +4,6 @@ Each flow runs inside the caller's transaction: it checks the state machine, cha
 ticket, moves its clocks and records the events (audit trail and outbox) together.
 """
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -67,37 +66,13 @@ def apply_routing(
         reason = f"派单至{decision.department_name}（{label}）"
     state_from = None if ticket is None else ticket.state
     if ticket is None:
-        contact = item.contact
-        ticket = Ticket(
-            id=item.ticket_id,
-            ticket_no=item.ticket_no,
-            channel=item.channel.value,
-            title=item.title,
-            text=item.text,
-            address=item.location.address if item.location else None,
-            district=item.location.district if item.location else None,
-            latitude=item.location.lat if item.location else None,
-            longitude=item.location.lng if item.location else None,
-            attachments=json.dumps(
-                [a.model_dump(exclude_none=True) for a in item.attachments], ensure_ascii=False
-            )
-            if item.attachments
-            else None,
-            received_at=item.received_at,
-            due_at=item.received_at,
-            policy="general",
-            complex=False,
-            reopen_count=0,
-            wechat_openid=contact.wechat_openid if contact else None,
-            phone_masked=contact.phone_masked if contact else None,
-            phone_sealed=contact.phone_sealed if contact else None,
-            callback_consent=bool(contact and contact.callback_consent),
-            caller_key=repeats.caller_key(contact, contact_key=desk.repeat_rules.contact_key)
+        ticket = service.create_ticket(
+            session=session,
+            item=item,
+            caller_key=repeats.caller_key(item.contact, contact_key=desk.repeat_rules.contact_key)
             if desk.repeat_rules
             else None,
-            split_from=item.split_from,
         )
-        session.add(ticket)
     if decision.duplicate_of and decision.duplicate_of != ticket.ticket_no:
         ticket.duplicate_of = decision.duplicate_of  # the 并单 suggestion, for the console
     ticket.state = state_to.value

@@ -248,3 +248,27 @@ class CoHandler(Base):
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     #: The unit's part (协办意见) for the lead: what it found and did.
     part: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class EarlyWarning(Base):
+    """A 舆情预警 surge or a hotspot the signals worker reported, for the centre's page."""
+
+    __tablename__ = "early_warnings"
+
+    #: The alert event's id: a redelivered alert is stored once.
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: surge | hotspot
+    kind: Mapped[str] = mapped_column(String(8))
+    #: category | district | place (a hotspot is a place's, within its category)
+    dimension: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(100))
+    category: Mapped[str | None] = mapped_column(String(50), default=None)
+    count: Mapped[int] = mapped_column(Integer)
+    expected: Mapped[float | None] = mapped_column(Float, default=None)
+    heated_share: Mapped[float | None] = mapped_column(Float, default=None)
+    #: JSON: the ticket numbers behind it; for a surge, the 24 hours' counts and baseline.
+    ticket_nos: Mapped[str] = mapped_column(Text)
+    trend: Mapped[str | None] = mapped_column(Text, default=None)
+    baseline: Mapped[str | None] = mapped_column(Text, default=None)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

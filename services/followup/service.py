@@ -1,5 +1,6 @@
 """Ticket store operations: read tickets and queues, record events with their outbox rows."""
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -8,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from feedbackloop.events import (
     Envelope,
+    FeedbackReceived,
     Priority,
     TicketEvent,
     TicketEventKind,
@@ -47,6 +49,44 @@ def get_ticket_for(
     if lock:
         stmt = stmt.with_for_update()
     return session.execute(stmt).scalar_one_or_none()
+
+
+def create_ticket(*, session: Session, item: FeedbackReceived, caller_key: str | None) -> Ticket:
+    """A new ticket of an item as intake took it; the caller fills in where it is routed.
+
+    Its clocks run from receipt (`due_at` until the resolution limit sets it): the citizen
+    waits from the moment they spoke.
+    """
+    contact, location = item.contact, item.location
+    ticket = Ticket(
+        id=item.ticket_id,
+        ticket_no=item.ticket_no,
+        channel=item.channel.value,
+        title=item.title,
+        text=item.text,
+        address=location.address if location else None,
+        district=location.district if location else None,
+        latitude=location.lat if location else None,
+        longitude=location.lng if location else None,
+        attachments=json.dumps(
+            [a.model_dump(exclude_none=True) for a in item.attachments], ensure_ascii=False
+        )
+        if item.attachments
+        else None,
+        received_at=item.received_at,
+        due_at=item.received_at,
+        policy="general",
+        complex=False,
+        reopen_count=0,
+        wechat_openid=contact.wechat_openid if contact else None,
+        phone_masked=contact.phone_masked if contact else None,
+        phone_sealed=contact.phone_sealed if contact else None,
+        callback_consent=bool(contact and contact.callback_consent),
+        caller_key=caller_key,
+        split_from=item.split_from,
+    )
+    session.add(ticket)
+    return ticket
 
 
 def get_timeline(*, session: Session, ticket_id: str) -> list[AuditEntry]:

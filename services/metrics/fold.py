@@ -2,30 +2,8 @@
 
 Counters and histograms are incremented as events arrive; gauges and the 三率 (three rates
 Beijing assesses departments on) are computed from the folded state when Prometheus scrapes,
-so they are always consistent with the counters. Formulas, per department:
-
-- response rate (响应率) = assignments accepted within the first-response limit
-  / (assignments accepted in time + assignments whose first-response limit ran out)
-  An assignment is a ticket put in a department's hands: opened, re-routed after a return, or
-  reopened after a survey; each starts a first-response limit (签收) for that department.
-- resolution rate (解决率) = (solved + partly solved) / answered callback surveys
-- satisfaction rate (满意率) = (满意 + 基本满意) / answered callback surveys
-
-An answered survey is one with an answer; no response counts in neither rate. A ticket the
-centre found unreasonable (不合理诉求, on the unit's request) counts in neither either: its
-answers are taken out of the unit's rates, also when they came before the decision. The
-survey outcome counters still count every answer as given.
-
-主办/协办: a co-handling unit's own role counts in its own rates. Being named starts its
-first-response limit (its 签收 is in time or late in its 响应率, like an assignment), the
-ticket's answered surveys count in its 解决率 and 满意率 as in the lead's, and a part sent
-after its limit is a late completion. `co_due` and `co_answered` say how much of a unit's
-figures came from co-handling.
-
-Every count behind the rates is kept per Beijing calendar month of the event that made it
-(an acceptance in the month it happened, a survey in the month it was answered), so the
-monthly scoring (`scoring.py`) and the live rates come from the same tallies: the live rates
-are the sums over all months.
+so they are always consistent with the counters. What the rates count, and their formulas,
+is `rates.RateBook`'s: this fold tells it what happened to each ticket.
 """
 
 import threading
@@ -34,7 +12,6 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -46,11 +23,13 @@ from feedbackloop.events import (
     HotspotDetected,
     RequestType,
     RoutingMethod,
+    SurgeDetected,
     TicketEvent,
     TicketEventKind,
     TicketState,
 )
 from services.metrics.gauges import Gauges
+from services.metrics.rates import CoRole, DepartmentRates, RateBook
 
 K = TicketEventKind
 #: Every SLA limit is a bucket edge (2 h, 24 h, 7 d, 15 d), so bucket/count is the share on time.
@@ -71,41 +50,6 @@ SATISFACTION = {
     "no_response": "survey_no_response",
 }
 SOLVED = {"solved": "survey_solved", "partly": "survey_partly_solved", "not": "survey_not_solved"}
-BEIJING = ZoneInfo("Asia/Shanghai")
-
-
-def month_of(moment: datetime) -> str:
-    """The Beijing calendar month of a moment, as YYYY-MM."""
-    return moment.astimezone(BEIJING).strftime("%Y-%m")
-
-
-@dataclass(frozen=True)
-class DepartmentRates:
-    """A department's 三率 (None where nothing has been counted yet) and what they count."""
-
-    department: str
-    name: str
-    response_rate: float | None
-    resolution_rate: float | None
-    satisfaction_rate: float | None
-    #: Assignments that were accepted in time or ran out of time (响应率's denominator).
-    assignments_due: int
-    #: Answered callback surveys (解决率's and 满意率's denominator).
-    surveys_answered: int
-
-
-def rates_of(department: str, name: str, tally: Tally[str]) -> DepartmentRates:
-    """A department's 三率 from its counts (of a month, or of all time)."""
-    due, answered = tally["due"], tally["answered"]
-    return DepartmentRates(
-        department=department,
-        name=name,
-        response_rate=tally["in_time"] / due if due else None,
-        resolution_rate=tally["solved"] / answered if answered else None,
-        satisfaction_rate=tally["satisfied"] / answered if answered else None,
-        assignments_due=due,
-        surveys_answered=answered,
-    )
 
 
 #: Approved returns after which the router stops guessing and the dispatch desk decides.
@@ -115,14 +59,6 @@ BOUNCES = 2
 def _code(data: TicketEvent) -> str:
     """A return's reason code as a label value (followup checks it against its taxonomy)."""
     return (data.return_code or "unknown")[:32]
-
-
-@dataclass
-class CoRole:
-    """A co-handling unit's part in one ticket, as the fold needs it for that unit's rates."""
-
-    awaiting_response: bool = True
-    response_breached: bool = False
 
 
 @dataclass
@@ -154,13 +90,8 @@ class EventFold:
         self._window = dedup_window
         self.tickets: dict[str, OpenTicket] = {}
         self.triage: set[str] = set()
-        #: Per (month, department): in_time and due (响应率), answered, solved and satisfied
-        #: (解决率, 满意率), late_acceptances and late_completions (the scoring's deductions).
-        self.tallies: dict[tuple[str, str], Tally[str]] = {}
-        #: 不合理诉求: what each surveyed answer of a ticket awaiting the centre's decision
-        #: added to the tallies (taken back if the centre accepts), and the accepted tickets.
-        self.claims: dict[str, list[tuple[tuple[str, str], Tally[str]]]] = {}
-        self.excluded: set[str] = set()
+        #: The counts behind the 三率 and the scoring, per month and department.
+        self.book = RateBook()
         #: 直接答复率 per channel: consultations taken and consultations answered directly.
         self.consultations: Tally[str] = Tally()
         self.direct_answers: Tally[str] = Tally()
@@ -208,6 +139,8 @@ class EventFold:
             ["channel"],
         )
         counter("hotspots", "Hotspot alerts.", ["category"])
+        # By dimension only: a place or district as a label would grow without bound.
+        counter("surges", "舆情预警: surges of a category, district or place.", ["dimension"])
         counter("dead_letters", "Records parked on feedback.dlq.", [])
         self.first_response = Histogram(
             "feedbackloop_first_response_seconds",
@@ -258,36 +191,26 @@ class EventFold:
             self._ticket(data)
         elif isinstance(data, HotspotDetected):
             self.count("hotspots", category=data.category)
+        elif isinstance(data, SurgeDetected):
+            self.count("surges", dimension=data.dimension.value)
         elif isinstance(data, DeadLetter):
             self.count("dead_letters")
         return True
 
     def rates(self) -> list[DepartmentRates]:
-        """The 三率 of every department counted so far (formulas in this module's docstring)."""
+        """The 三率 of every department counted so far (formulas: `services.metrics.rates`)."""
         with self.lock:
-            return self._department_rates()
+            return self.book.department_rates(self.names)
 
     def month_tallies(self, month: str | None = None) -> dict[str, Tally[str]]:
         """Per department, the counts of one month (YYYY-MM), or of all months."""
         with self.lock:
-            return self._month_tallies(month)
+            return self.book.month_tallies(month)
 
     def months(self) -> list[str]:
         """The months anything was counted in, oldest first."""
         with self.lock:
-            return sorted({month for month, _ in self.tallies})
-
-    def _month_tallies(self, month: str | None) -> dict[str, Tally[str]]:
-        out: dict[str, Tally[str]] = {}
-        for (at, department), tally in self.tallies.items():
-            if month is None or at == month:
-                out.setdefault(department, Tally()).update(tally)
-        return out
-
-    def _tally(self, department: str, moment: datetime, **counts: int) -> tuple[str, str]:
-        key = (month_of(moment), department)
-        self.tallies.setdefault(key, Tally()).update(counts)
-        return key
+            return self.book.months()
 
     def _consultation(self, data: FeedbackReceived) -> None:
         """A consultation (咨询) taken: the denominator of the 直接答复率."""
@@ -302,24 +225,6 @@ class EventFold:
             channel = data.channel or "none"
             self.direct_answers[channel] += 1
             self.count("direct_answers", channel=channel)
-
-    def _unreasonable(self, data: TicketEvent) -> None:
-        """A unit's 不合理诉求 mark (on resolved) and the centre's decision on it."""
-        if data.kind is K.RESOLVED and data.unreasonable == "claimed":
-            self.claims.setdefault(data.ticket_id, [])
-        elif data.kind is K.UNREASONABLE_REVIEWED:
-            added = self.claims.pop(data.ticket_id, [])
-            if data.unreasonable == "accepted":
-                self.excluded.add(data.ticket_id)
-                for key, counts in added:
-                    self.tallies[key].subtract(counts)
-
-    def _department_rates(self) -> list[DepartmentRates]:
-        return [
-            rates_of(department, self.names.get(department, department), tally)
-            for department, tally in sorted(self._month_tallies(None).items())
-            if tally["due"] or tally["answered"]
-        ]
 
     def _routed(self, data: FeedbackRouted) -> None:
         ticket_id = data.feedback.ticket_id
@@ -354,7 +259,7 @@ class EventFold:
                 ticket.accepted = True
                 self.first_response.labels(**labels).observe(waited)
             if ticket.awaiting_response and not ticket.response_breached:
-                self._tally(department, data.occurred_at, in_time=1, due=1)
+                self.book.tally(department, data.occurred_at, in_time=1, due=1)
             ticket.awaiting_response = False
         elif data.kind is K.RESOLVED and not ticket.resolved:
             ticket.resolved = True
@@ -364,20 +269,22 @@ class EventFold:
         elif data.kind is K.BREACHED:
             self.count("sla_breaches", **labels)
             if data.clock == "resolution":
-                self._tally(department, data.occurred_at, late_completions=1)
+                self.book.tally(department, data.occurred_at, late_completions=1)
             if (
                 data.clock == "response"
                 and ticket.awaiting_response
                 and not ticket.response_breached
             ):
                 ticket.response_breached = True
-                self._tally(department, data.occurred_at, due=1, late_acceptances=1)
+                self.book.tally(department, data.occurred_at, due=1, late_acceptances=1)
         elif data.kind in (K.SURVEYED, K.NO_RESPONSE) and data.satisfaction:
             self._survey(department, data)
             for code in ticket.co:
-                self._survey_rates(code, data, role="co")
+                self.book.survey(code, data, co=True)
         elif data.co_department_code:
-            self._co_handling(ticket, data)
+            if data.co_department_name:
+                self.names[data.co_department_code] = data.co_department_name
+            self.book.co_handling(ticket.co, data)
         elif data.kind is K.RETURN_REQUESTED:
             self.count("returns_requested", department=department, reason=_code(data))
         elif data.kind is K.RETURN_REFUSED:
@@ -389,7 +296,7 @@ class EventFold:
             ticket.returns += 1
             if ticket.returns == BOUNCES:
                 self.count("tickets_bounced")
-        self._unreasonable(data)
+        self.book.unreasonable(data)
         if ticket.state in ("closed", "merged"):
             # Closed tickets, and repeats linked to another (an unlinking opens them again),
             # live on in the counters only.
@@ -410,48 +317,4 @@ class EventFold:
                 "survey_contacted" if data.contacted else "survey_not_contacted",
                 department=department,
             )
-        self._survey_rates(department, data, role="lead")
-
-    def _survey_rates(self, department: str, data: TicketEvent, *, role: str) -> None:
-        """An answered survey in a unit's 解决率 and 满意率 (lead and co-units alike)."""
-        if data.satisfaction in (None, "no_response") or data.ticket_id in self.excluded:
-            return  # unanswered, or the centre found the request unreasonable
-        counts = {
-            "answered": 1,
-            "satisfied": int(data.satisfaction in ("satisfied", "basically")),
-            "solved": int(data.solved in ("solved", "partly")),
-        }
-        if role == "co":
-            counts["co_answered"] = 1
-        key = self._tally(department, data.occurred_at, **counts)
-        if data.ticket_id in self.claims:
-            self.claims[data.ticket_id].append((key, Tally(counts)))
-
-    def _co_handling(self, ticket: OpenTicket, data: TicketEvent) -> None:
-        """A co-handling unit's own role: named, 签收 in time or late, its part late, withdrawn.
-
-        A co-unit's 签收 counts in its 响应率 as a lead's does; a part sent late is a late
-        completion (the scoring's deduction) of that unit.
-        """
-        code = data.co_department_code
-        assert code is not None
-        if data.co_department_name:
-            self.names[code] = data.co_department_name
-        if data.kind is K.COHANDLER_ASSIGNED:
-            ticket.co[code] = CoRole()
-            return
-        role = ticket.co.get(code)
-        if role is None:
-            return
-        if data.kind is K.COHANDLER_ACCEPTED:
-            if role.awaiting_response and not role.response_breached:
-                self._tally(code, data.occurred_at, in_time=1, due=1, co_due=1)
-            role.awaiting_response = False
-        elif data.kind is K.COHANDLER_OVERDUE and data.clock == "response":
-            if role.awaiting_response and not role.response_breached:
-                role.response_breached = True
-                self._tally(code, data.occurred_at, due=1, late_acceptances=1, co_due=1)
-        elif data.kind is K.COHANDLER_OVERDUE and data.clock == "part":
-            self._tally(code, data.occurred_at, late_completions=1)
-        elif data.kind is K.COHANDLER_WITHDRAWN:
-            del ticket.co[code]
+        self.book.survey(department, data)

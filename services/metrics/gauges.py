@@ -75,7 +75,7 @@ class Gauges(Collector):
         satisfaction = GaugeMetricFamily(
             "feedbackloop_satisfaction_rate", "满意率 (0-1).", labels=["department"]
         )
-        for rates in fold._department_rates():
+        for rates in fold.book.department_rates(fold.names):
             for family, value in (
                 (response, rates.response_rate),
                 (resolution, rates.resolution_rate),

@@ -30,7 +30,7 @@ from feedbackloop.events import (
     TicketEvent,
     TicketEventKind,
 )
-from services.metrics.fold import month_of
+from services.metrics.rates import month_of
 
 K = TicketEventKind
 #: What an item without a known category is counted as.

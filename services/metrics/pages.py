@@ -17,7 +17,8 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from feedbackloop.web.pages import Pages, mount_static
-from services.metrics.fold import DepartmentRates, EventFold, month_of
+from services.metrics.fold import EventFold
+from services.metrics.rates import DepartmentRates, month_of
 from services.metrics.scoring import rank_month
 
 router = APIRouter()

@@ -21,7 +21,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from services.metrics.fold import EventFold, rates_of
+from services.metrics.fold import EventFold
+from services.metrics.rates import rates_of
 
 DEFAULT_PATH = Path(__file__).with_name("scoring.yaml")
 RATES = ("response", "resolution", "satisfaction")

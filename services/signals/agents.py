@@ -1,12 +1,16 @@
-"""The signals worker's two agents.
+"""The signals worker's agents.
 
 - `sight`: FeedbackRouted in (partitioned by ticket); for an item with a category that names a
-  place, one `Sighting` on the through topic, keyed by place and category.
+  place, one `Sighting` on the through topic, keyed by place and category; and for surges
+  one `Mention` per key of the item (its category, district and place) on a second one.
 - `count`: the sightings of the partitions this worker owns; each counted in its place's
   `Burst` in the table, and a `HotspotDetected` on feedback.hotspots when one completes.
+- `count-mentions`: the mentions; each counted in its key's `Trend`, and a `SurgeDetected`
+  (舆情预警) on feedback.hotspots when a key's hour is far above its baseline.
 """
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,16 +21,23 @@ from feedbackloop.events import (
     FeedbackRouted,
     HotspotDetected,
     InvalidEvent,
+    RoutingMethod,
+    SurgeDetected,
+    SurgeDimension,
     decode,
     deterministic_event_id,
     encode,
     new_event,
 )
 from feedbackloop.events.envelope import Envelope
+from feedbackloop.tone import is_heated
 from services.signals.bursts import Hotspot, count, empty_burst, is_stale
 from services.signals.places import place_of
-from services.signals.records import Burst, Sighting
-from services.signals.topics import sighting_key
+from services.signals.records import Burst, Mention, Sighting, Trend
+from services.signals.surges import Surge, SurgeRules, empty_trend
+from services.signals.surges import count as count_surge
+from services.signals.surges import is_stale as trend_is_stale
+from services.signals.topics import mention_key, sighting_key
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +73,12 @@ class SignalMetrics:
             "Quiet places dropped from the table.",
             registry=self.registry,
         )
+        self.surges = Counter(
+            "feedbackloop_signals_surges",
+            "Surge warnings (舆情预警) sent.",
+            ["dimension"],
+            registry=self.registry,
+        )
 
 
 @dataclass(frozen=True)
@@ -72,12 +89,75 @@ class Rules:
     window_seconds: float
 
 
+#: A district as the city's addresses write it (A3区); the item's location wins if it has one.
+DISTRICT = re.compile(r"[A-Z]\d{1,2}区")
+
+
+def routed_of(raw: bytes | None) -> FeedbackRouted | None:
+    """The routing decision in a record, or None (the router dead-letters its own bad input)."""
+    try:
+        return decode(raw, expect=FeedbackRouted).data
+    except InvalidEvent:
+        return None
+
+
+def mentions_of(routed: FeedbackRouted) -> list[Mention]:
+    """The keys an item counts under for surges: its category, district and place.
+
+    An operator's assignment of a triaged item is not counted again: its triage routing
+    was (with the model's category).
+    """
+    if routed.method is RoutingMethod.MANUAL:
+        return []
+    item = routed.feedback
+    text = f"{item.title or ''}\n{item.text}"
+    district = item.location.district if item.location and item.location.district else None
+    if district is None and (found := DISTRICT.search(text)):
+        district = found.group(0)
+    keys = [
+        (SurgeDimension.CATEGORY, routed.category),
+        (SurgeDimension.DISTRICT, district),
+        (SurgeDimension.PLACE, place_of(text)),
+    ]
+    heated = is_heated(text, routed.priority.value)
+    at = item.received_at.timestamp()
+    return [
+        Mention(dimension=d.value, key=k[:100], ticket_no=item.ticket_no, at=at, heated=heated)
+        for d, k in keys
+        if k
+    ]
+
+
+def surge_event(surge: Surge) -> Envelope[SurgeDetected]:
+    """The warning for a surge; its id comes from the key and the item that revealed it."""
+    data = SurgeDetected(
+        dimension=SurgeDimension(surge.dimension),
+        key=surge.key,
+        count=surge.count,
+        expected=surge.expected,
+        heated_share=surge.heated_share,
+        ticket_nos=list(surge.ticket_nos[-2000:]),
+        first_at=surge.first_at,
+        last_at=surge.last_at,
+        trend=list(surge.trend),
+        baseline=list(surge.baseline),
+    )
+    return new_event(
+        data=data,
+        source=SOURCE,
+        subject=f"surge:{surge.dimension}:{surge.key}",
+        event_id=deterministic_event_id(surge.ticket_nos[-1], f"surge/{surge.dimension}"),
+    )
+
+
 def sighting_of(raw: bytes | None) -> Sighting | None:
     """The sighting a routed item makes, if it has a category and names a place."""
-    try:
-        routed = decode(raw, expect=FeedbackRouted).data
-    except InvalidEvent:
-        return None  # the router dead-letters its own bad input; nothing to count
+    routed = routed_of(raw)
+    return None if routed is None else sighting_from(routed)
+
+
+def sighting_from(routed: FeedbackRouted) -> Sighting | None:
+    """The sighting of a routing decision, if it has a category and names a place."""
     if not routed.category:
         return None
     # Title and text, as the router reads them (services never import each other).
@@ -121,18 +201,62 @@ def register(
     bursts: Any,
     rules: Rules,
     metrics: SignalMetrics,
+    mentions: Any,
+    trends: Any,
+    surge_rules: SurgeRules,
 ) -> None:
-    """Attach both agents to the app."""
+    """Attach the agents to the app."""
     swept: dict[int, float] = {}
 
     @app.agent(routed, name="signals-sight")
     async def sight(stream: faust.StreamT) -> None:
         async for raw in stream:
-            found = sighting_of(raw)
+            decision = routed_of(raw)
+            if decision is None:
+                continue
+            for mention in mentions_of(decision):
+                await mentions.send(key=mention_key(mention.dimension, mention.key), value=mention)
+            found = sighting_from(decision)
             if found is None:
                 continue
             metrics.sightings.inc()
             await sightings.send(key=sighting_key(found.place, found.category), value=found)
+
+    trend_swept: dict[int, float] = {}
+
+    @app.agent(mentions, name="signals-count-mentions")
+    async def count_mentions(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            found: Mention = event.value
+            partition = event.message.partition
+            key = mention_key(found.dimension, found.key)
+            trend, surge = count_surge(
+                trends.get(key) or empty_trend(partition),
+                dimension=found.dimension,
+                key=found.key,
+                ticket_no=found.ticket_no,
+                at=found.at,
+                heated=found.heated,
+                rules=surge_rules,
+                warm=found.dimension == SurgeDimension.PLACE.value,
+            )
+            trends[key] = trend
+            if surge is not None:
+                alert = surge_event(surge)
+                await hotspots.send(key=alert.subject.encode(), value=encode(alert))
+                metrics.surges.labels(dimension=surge.dimension).inc()
+                log.info("surge of %d items (%s)", surge.count, surge.dimension)
+            if found.at - trend_swept.get(partition, 0.0) >= SWEEP_SECONDS:
+                trend_swept[partition] = found.at
+                quiet = [
+                    k
+                    for k, t in list(trends.items())
+                    if isinstance(t, Trend)
+                    and t.partition == partition
+                    and trend_is_stale(t, now=found.at, rules=surge_rules)
+                ]
+                for k in quiet:
+                    del trends[k]
 
     @app.agent(sightings, name="signals-count")
     async def count_sightings(stream: faust.StreamT) -> None:

@@ -19,8 +19,9 @@ from feedbackloop.events.topics import FEEDBACK_HOTSPOTS, FEEDBACK_ROUTED
 from feedbackloop.runtime.topics import ensure_topics
 from services.signals.agents import Rules, SignalMetrics, register
 from services.signals.config import Settings
-from services.signals.tables import BURSTS, bursts_table
-from services.signals.topics import hotspots_topic, routed_topic, sightings_topic
+from services.signals.surges import SurgeRules
+from services.signals.tables import BURSTS, TRENDS, bursts_table, trends_table
+from services.signals.topics import hotspots_topic, mentions_topic, routed_topic, sightings_topic
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ def create_app(settings: Settings) -> faust.App:
     )
     metrics = SignalMetrics()
     bursts = bursts_table(app, partitions=settings.topic_partitions)
+    trends = trends_table(app, partitions=settings.topic_partitions)
     register(
         app,
         routed=routed_topic(app),
@@ -70,6 +72,9 @@ def create_app(settings: Settings) -> faust.App:
             items=settings.hotspot_items, window_seconds=settings.hotspot_window_hours * 3600
         ),
         metrics=metrics,
+        mentions=mentions_topic(app, partitions=settings.topic_partitions),
+        trends=trends,
+        surge_rules=surge_rules(settings),
     )
 
     @app.page("/healthz")
@@ -81,6 +86,7 @@ def create_app(settings: Settings) -> faust.App:
                 "rebalancing": bool(app.rebalancing),
                 "partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in assigned),
                 "places": len(bursts),
+                "trends": len(trends),
                 "processing_guarantee": settings.processing_guarantee,
             }
         )
@@ -95,6 +101,20 @@ def create_app(settings: Settings) -> faust.App:
     return app
 
 
+def surge_rules(settings: Settings) -> SurgeRules:
+    """What makes a surge, from the settings."""
+    return SurgeRules(
+        weeks=settings.surge_weeks,
+        min_items=(
+            ("category", settings.surge_min_category),
+            ("district", settings.surge_min_district),
+            ("place", settings.surge_min_place),
+        ),
+        ratio=settings.surge_ratio,
+        p_value=settings.surge_p_value,
+    )
+
+
 def create_topics(settings: Settings) -> None:
     """Make the topics the agents subscribe to, waiting for the broker.
 
@@ -104,9 +124,10 @@ def create_topics(settings: Settings) -> None:
     no partitions and stopped (faust's PartitionsMismatch). The changelog gets the compaction
     faust would give it.
     """
-    changelog = f"{settings.app_id}-{BURSTS}-changelog"
-    names = [FEEDBACK_ROUTED, FEEDBACK_HOTSPOTS, f"{settings.app_id}-sightings", changelog]
-    configs = {changelog: {"cleanup.policy": "compact"}}
+    changelogs = [f"{settings.app_id}-{table}-changelog" for table in (BURSTS, TRENDS)]
+    through = [f"{settings.app_id}-sightings", f"{settings.app_id}-mentions"]
+    names = [FEEDBACK_ROUTED, FEEDBACK_HOTSPOTS, *through, *changelogs]
+    configs = {changelog: {"cleanup.policy": "compact"} for changelog in changelogs}
     pause = 0.5
     while True:
         try:

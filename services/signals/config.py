@@ -21,6 +21,18 @@ class Settings(ServiceSettings):
     )
     hotspot_items: int = Field(default=5, ge=2, description="Items about one place for a hotspot.")
     hotspot_window_hours: float = Field(default=24, gt=0, description="Hotspot window, hours.")
+    surge_weeks: int = Field(
+        default=4, ge=1, le=8, description="Weeks of the same hour a surge is compared with."
+    )
+    surge_ratio: float = Field(
+        default=1.5, gt=1, description="A surge's hour is at least this many times the baseline."
+    )
+    surge_p_value: float = Field(
+        default=1e-6, gt=0, lt=0.01, description="A surge's hour is this improbable (Poisson)."
+    )
+    surge_min_category: int = Field(default=30, ge=2, description="Fewest items: a category.")
+    surge_min_district: int = Field(default=15, ge=2, description="Fewest items: a district.")
+    surge_min_place: int = Field(default=6, ge=2, description="Fewest items: a place.")
     processing_guarantee: Literal["exactly_once", "at_least_once"] = Field(
         default="at_least_once",
         description="faust 0.15's exactly_once keeps one transactional producer per source "

@@ -28,3 +28,31 @@ class Burst(faust.Record, serializer="json"):
     fired_at: float | None = None
     fired_first: float | None = None
     fired_nos: list[str] | None = None
+
+
+class Trend(faust.Record, serializer="json"):
+    """A key's (category, district or place) hourly counts, and the items of its last hour."""
+
+    #: Items per hour of item time (POSIX hour number as text: JSON keys are strings), for
+    #: the baseline's weeks and the current hour.
+    bins: dict[str, int]
+    #: Arrival times, ticket numbers and tone of the items of the last hour, by time.
+    at: list[float]
+    ticket_nos: list[str]
+    heated: list[bool]
+    #: The key's first item (POSIX seconds): weeks before it are not part of the baseline.
+    first_at: float | None = None
+    #: The table partition this key lives in (see `Burst.partition`).
+    partition: int = -1
+    #: When the key last alerted: it alerts once an hour at most.
+    fired_at: float | None = None
+
+
+class Mention(faust.Record, serializer="json"):
+    """An item counted under one key (category, district or place) of the surge table."""
+
+    dimension: str
+    key: str
+    ticket_no: str
+    at: float
+    heated: bool

@@ -4,9 +4,10 @@ from typing import Any
 
 import faust
 
-from services.signals.records import Burst
+from services.signals.records import Burst, Trend
 
 BURSTS = "bursts"
+TRENDS = "trends"
 
 
 def bursts_table(app: faust.App, *, partitions: int) -> Any:
@@ -21,4 +22,16 @@ def bursts_table(app: faust.App, *, partitions: int) -> Any:
         value_type=Burst,
         partitions=partitions,
         help="Recent items and the last alert per place and category.",
+    )
+
+
+def trends_table(app: faust.App, *, partitions: int) -> Any:
+    """The surges' table: one `Trend` per category, district and place, co-partitioned with
+    the mentions topic; its changelog is `<app id>-trends-changelog`."""
+    return app.Table(
+        TRENDS,
+        key_type=str,
+        value_type=Trend,
+        partitions=partitions,
+        help="Hourly counts and the last hour's items per category, district and place.",
     )

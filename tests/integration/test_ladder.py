@@ -6,11 +6,9 @@ import json
 import os
 import re
 import secrets
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -25,6 +23,7 @@ from services.followup.database import open_store
 from services.followup.sla import load_sla_book
 from tests import factories
 from tests.integration.conftest import HERE, find_events, free_port, metric, wait_for
+from tests.robots import Robots, serving
 
 pytestmark = pytest.mark.integration
 
@@ -32,45 +31,10 @@ POLICIES = HERE / "sla-ladder-seconds.yaml"
 STEPS = ["remind", "urge", "reprimand"]
 
 
-class Robots:
-    """Group robots' webhooks on one local server: what each path was sent."""
-
-    def __init__(self) -> None:
-        self.posted: list[tuple[str, str]] = []
-        self.lock = threading.Lock()
-        robots = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with robots.lock:
-                    robots.posted.append((self.path, body["text"]["content"]))
-                answer = b'{"errcode": 0, "errmsg": "ok"}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-
-    def sent(self) -> list[tuple[str, str]]:
-        with self.lock:
-            return list(self.posted)
-
-
 @pytest.fixture
 def robots() -> Iterator[Robots]:
-    made = Robots()
-    thread = threading.Thread(target=made.server.serve_forever, daemon=True)
-    thread.start()
-    yield made
-    made.server.shutdown()
-    made.server.server_close()
+    with serving() as made:
+        yield made
 
 
 def signed_in(base: str, headers: dict[str, str]) -> httpx.Client:

@@ -16,7 +16,7 @@ from feedbackloop.cli.public_pdf import percent
 from feedbackloop.devstack.credentials import staff_headers
 from feedbackloop.devstack.kafka import LocalKafka
 from feedbackloop.devstack.processes import Stack
-from services.metrics.fold import month_of
+from services.metrics.rates import month_of
 from tests.cli.test_public_pdf import pages_text as pdf_text
 from tests.integration.conftest import wait_for
 from tests.integration.test_followup import API, answer_survey, submit_form

@@ -1,6 +1,6 @@
 """The monthly public report's figures: every one from the events, the 三率 the scoring's."""
 
-from services.metrics.fold import EventFold, rates_of
+from services.metrics.fold import EventFold
 from services.metrics.monthly_figures import MonthlyFigures
 from services.metrics.public_report import (
     MIN_PLACE_ITEMS,
@@ -8,6 +8,7 @@ from services.metrics.public_report import (
     build_report,
     months_before,
 )
+from services.metrics.rates import rates_of
 from services.metrics.scoring import Weights, rank_month
 from tests.metrics.month_events import EXPECTED, MONTH, month_events
 

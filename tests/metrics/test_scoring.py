@@ -10,7 +10,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from services.metrics import pages
-from services.metrics.fold import EventFold, month_of
+from services.metrics.fold import EventFold
+from services.metrics.rates import month_of
 from services.metrics.scoring import DEFAULT_PATH, Weights, load_weights, rank_month
 from tests.metrics.test_fold import K, S, ticket_event, value
 from tests.metrics.test_rates_page import survey

@@ -15,7 +15,14 @@ from kafka.admin import ConfigResource, ConfigResourceType
 from feedbackloop.devstack.config import StackSettings
 from feedbackloop.devstack.kafka import LocalKafka
 from feedbackloop.devstack.processes import ServiceProcess
-from feedbackloop.events import Envelope, FeedbackRouted, encode, new_event
+from feedbackloop.events import (
+    Envelope,
+    FeedbackRouted,
+    HotspotDetected,
+    SurgeDetected,
+    encode,
+    new_event,
+)
 from feedbackloop.events.topics import FEEDBACK_HOTSPOTS, FEEDBACK_ROUTED
 from services.signals.app import create_topics
 from services.signals.config import Settings
@@ -120,8 +127,23 @@ def test_a_burst_counts_on_across_a_kill_and_alerts_once(
     alerts, repeats = alerts_sent(kafka.bootstrap, keep=keep)
     assert alerts == {(place, "城乡建设"): 1}
     assert repeats == 0  # nothing crashed after the alert: it was sent once
-    (alert,) = find_events(kafka.bootstrap, FEEDBACK_HOTSPOTS, lambda e: e.data.place == place)
+    (alert,) = find_events(
+        kafka.bootstrap,
+        FEEDBACK_HOTSPOTS,
+        lambda e: isinstance(e.data, HotspotDetected) and e.data.place == place,
+    )
     assert alert.data.ticket_nos == six[:5]
+    # Six items about a place nobody wrote about, within six minutes: also a surge (舆情预警),
+    # counted across the kill too (the trends table's changelog), and sent once.
+    surges = find_events(
+        kafka.bootstrap,
+        FEEDBACK_HOTSPOTS,
+        lambda e: isinstance(e.data, SurgeDetected) and e.data.key == place,
+    )
+    assert [(s.data.dimension, s.data.count, s.data.ticket_nos) for s in surges] == [
+        ("place", 6, six)
+    ]
+    assert metric(worker.url, "feedbackloop_signals_surges_total", {"dimension": "place"}) == 1
     producer.close()
 
 

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from feedbackloop.web.pages import mount_static
 from feedbackloop.web.visits import install_exit_handler
-from services.followup.web import cohandling, department, merges, operator, signin
+from services.followup.web import cohandling, department, merges, operator, signin, warnings
 
 
 def install(app: FastAPI) -> None:
@@ -21,3 +21,4 @@ def install(app: FastAPI) -> None:
     app.include_router(operator.router)
     app.include_router(merges.router)
     app.include_router(cohandling.router)
+    app.include_router(warnings.router)
