@@ -24,7 +24,13 @@ from feedbackloop.events.feedback import (
     RequestType,
     RoutingMethod,
 )
-from feedbackloop.events.tickets import DeadLetter, TicketEvent, TicketEventKind, TicketState
+from feedbackloop.events.tickets import (
+    DeadLetter,
+    Publication,
+    TicketEvent,
+    TicketEventKind,
+    TicketState,
+)
 from feedbackloop.events.warnings import SurgeDetected, SurgeDimension
 
 __all__ = [
@@ -42,6 +48,7 @@ __all__ = [
     "InvalidEvent",
     "Location",
     "Priority",
+    "Publication",
     "RequestType",
     "RoutingMethod",
     "SurgeDetected",

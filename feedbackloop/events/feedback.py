@@ -78,6 +78,12 @@ class Contact(Payload):
     callback_consent: bool = Field(
         default=False, description="The citizen agreed to be called or messaged back."
     )
+    publication_consent: bool = Field(
+        default=False,
+        description="公开: the citizen agreed that the request, with personal data masked, and "
+        "the unit's reply may be published on the public board and Open311 once answered; "
+        "off unless asked for, and withdrawable (followup's `unpublished` event).",
+    )
     wechat_openid: str | None = Field(
         default=None, max_length=64, description="WeChat openid for replies on WeChat."
     )

@@ -58,7 +58,40 @@ class TicketEventKind(StrEnum):
     COHANDLER_SUBMITTED = "cohandler_submitted"
     COHANDLER_OVERDUE = "cohandler_overdue"
     COHANDLER_WITHDRAWN = "cohandler_withdrawn"
+    PUBLISHED = "published"
+    UNPUBLISHED = "unpublished"
     ANSWERED_DIRECTLY = "answered_directly"
+
+
+class Publication(Payload):
+    """公开: what the public board and Open311 may show of an answered ticket.
+
+    Everything here is meant for anyone to read: the words are masked (names, phone and ID
+    numbers, house numbers, licence plates) before the event is written.
+    """
+
+    title: str | None = Field(default=None, max_length=100, description="Masked title.")
+    text: str = Field(max_length=5000, description="The citizen's words, masked.")
+    reply: str = Field(max_length=5000, description="The unit's reply, masked.")
+    category: str | None = Field(default=None, description="First-level category, if known.")
+    district: str | None = Field(default=None, max_length=50, description="District, if known.")
+    lat: float | None = Field(
+        default=None, ge=-90, le=90, description="Latitude (WGS-84), rounded to about 100 m."
+    )
+    lng: float | None = Field(
+        default=None, ge=-180, le=180, description="Longitude (WGS-84), rounded to about 100 m."
+    )
+    media_url: str | None = Field(
+        default=None, max_length=1000, description="A photo the citizen sent, if it is public."
+    )
+    resolved_at: datetime = Field(description="When the unit answered (办结, UTC).")
+    solved: str | None = Field(
+        default=None, description="The callback survey's answer, 'solved', 'partly' or 'not'."
+    )
+    satisfaction: str | None = Field(
+        default=None,
+        description="The callback survey's rating, 'satisfied', 'basically' or 'dissatisfied'.",
+    )
 
 
 class TicketEvent(Payload):
@@ -133,6 +166,11 @@ class TicketEvent(Payload):
     )
     co_department_name: str | None = Field(
         default=None, description="That co-handling unit's name (Chinese)."
+    )
+    publication: Publication | None = Field(
+        default=None,
+        description="公开: on published, what the public board and Open311 show (masked); "
+        "unpublished takes the ticket off them (withheld by the centre, or consent withdrawn).",
     )
     article_id: int | None = Field(
         default=None,
