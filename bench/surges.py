@@ -27,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bench import machine
 from feedbackloop.tone import is_heated
 from services.router.classifier import CategoryModel
 from services.router.config import get_settings
@@ -235,8 +236,12 @@ def main() -> None:
     rng = random.Random(args.seed)
     rules = SurgeRules()
     results = {
+        "benchmark": "surges",
+        "what": "舆情预警 replayed: the message board's export with injected place bursts, and a "
+        "simulated city with injected district bursts (false alarms, detection delay)",
         "board": board(args.data, rules, args.trials, rng),
         "city": city(args.per_day, args.extra, rules, rng),
+        "machine": machine.describe(),
     }
     out = Path(__file__).parent / "results" / "surges.json"
     out.write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

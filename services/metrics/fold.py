@@ -16,6 +16,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from feedbackloop.events import (
+    Channel,
     DeadLetter,
     Envelope,
     FeedbackReceived,
@@ -138,6 +139,11 @@ class EventFold:
             "直接答复: consultations closed with a knowledge-base article.",
             ["channel"],
         )
+        # Every channel's series from the start: 直接答复率 is a ratio of increases, and a
+        # channel without consultations yet must read 0, not be missing from the panel.
+        for channel in Channel:
+            for name in ("consultations", "direct_answers"):
+                self._counters[name].labels(channel=channel.value)
         counter("hotspots", "Hotspot alerts.", ["category"])
         # By dimension only: a place or district as a label would grow without bound.
         counter("surges", "舆情预警: surges of a category, district or place.", ["dimension"])

@@ -20,6 +20,7 @@ from feedbackloop.events import (
     FeedbackRouted,
     HotspotDetected,
     Priority,
+    RequestType,
     RoutingMethod,
     TicketEvent,
     TicketEventKind,
@@ -114,6 +115,7 @@ def simulate(*, tickets: int, seed: int) -> Day:
         if answered[department]:
             day.resolution_rate[department] = solved[department] / answered[department]
             day.satisfaction_rate[department] = satisfied[department] / answered[department]
+    _consultations(day, random.Random(seed + 1), start)
     hotspot = HotspotDetected(
         place="幸福小区",
         category="城乡建设",
@@ -134,6 +136,30 @@ def simulate(*, tickets: int, seed: int) -> Day:
     )
     day.events.append((DEAD_LETTER, _event(letter, "dlq", "/router")))
     return day
+
+
+def _consultations(day: Day, rng: random.Random, start: datetime) -> None:
+    """Consultations (咨询), most answered on the spot from the knowledge base (直接答复):
+    closed at once, in no unit's 三率."""
+    for n in range(8):
+        channel = rng.choice([Channel.HOTLINE, Channel.WECHAT])
+        ticket_id = str(uuid.UUID(int=rng.getrandbits(128)))
+        item = FeedbackReceived(
+            ticket_id=ticket_id,
+            ticket_no=f"26112359{n:05d}",
+            channel=channel,
+            received_at=start + timedelta(minutes=rng.uniform(0, 600)),
+            text=f"模拟咨询{n}：请问停水期间去哪里取水？",
+            request_type=RequestType.CONSULTATION,
+        )
+        day.received[channel.value] += 1
+        day.events.append((FEEDBACK_RECEIVED, _event(item, ticket_id, "/intake")))
+        if n % 4 == 3:
+            continue  # filed for a unit: routed and worked like any other item later
+        day.events.append((FEEDBACK_ROUTED, _routed(item, "water", RoutingMethod.RULE, 0.1)))
+        answered = functools.partial(_add_ticket, day, item, "water")
+        answered(K.ANSWERED_DIRECTLY, S.RESOLVED, 0, article_id=1)
+        answered(K.CLOSED, S.CLOSED, 0)
 
 
 def _add_ticket(

@@ -21,7 +21,7 @@ from services.followup import auth, surveys
 from services.followup.auth import Role
 from services.followup.config import DEV_SURVEY_SECRET
 from services.followup.database import open_store
-from services.followup.models import OutboxMessage, Survey, Ticket
+from services.followup.models import CoHandler, OutboxMessage, Survey, Ticket
 from tests.integration.conftest import HERE, free_port, wait_for
 
 pytestmark = pytest.mark.integration
@@ -57,14 +57,34 @@ def store_truth(store_url: str) -> dict[str, dict[str, float]]:
                     came_due[department] += 1
                     accepted_in_time[department] += 1
                 waiting[e.ticket_id] = None
+            # 主办/协办: a co-unit's own 签收 counts in its own 响应率.
+            elif e.kind == "cohandler_assigned":
+                waiting[f"{e.ticket_id}/{e.co_department_code}"] = "waiting"
+            elif e.kind == "cohandler_withdrawn":
+                waiting.pop(f"{e.ticket_id}/{e.co_department_code}", None)
+            elif e.kind == "cohandler_overdue" and e.clock == "response":
+                key = f"{e.ticket_id}/{e.co_department_code}"
+                if waiting.get(key) == "waiting":
+                    waiting[key] = "late"
+                    came_due[e.co_department_code or "none"] += 1
+            elif e.kind == "cohandler_accepted":
+                key = f"{e.ticket_id}/{e.co_department_code}"
+                if waiting.get(key) == "waiting":
+                    came_due[e.co_department_code or "none"] += 1
+                    accepted_in_time[e.co_department_code or "none"] += 1
+                waiting[key] = None
         answered, solved, satisfied = defaultdict(int), defaultdict(int), defaultdict(int)
+        co_units = defaultdict(list)  # a ticket's survey counts for its co-units too
+        for unit in session.execute(select(CoHandler).where(CoHandler.state != "withdrawn")):
+            co_units[unit[0].ticket_id].append(unit[0].department_code)
         rows = session.execute(select(Survey, Ticket).join(Ticket, Survey.ticket_id == Ticket.id))
         for survey, ticket in rows:
             if survey.satisfaction in (None, "no_response"):
                 continue
-            answered[ticket.department_code] += 1
-            solved[ticket.department_code] += survey.solved in ("solved", "partly")
-            satisfied[ticket.department_code] += survey.satisfaction in ("satisfied", "basically")
+            for unit in [ticket.department_code, *co_units[ticket.id]]:
+                answered[unit] += 1
+                solved[unit] += survey.solved in ("solved", "partly")
+                satisfied[unit] += survey.satisfaction in ("satisfied", "basically")
     return {
         "feedbackloop_response_rate": {d: accepted_in_time[d] / n for d, n in came_due.items()},
         "feedbackloop_resolution_rate": {d: solved[d] / n for d, n in answered.items()},
