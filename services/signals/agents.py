@@ -11,6 +11,7 @@
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,7 +71,7 @@ class SignalMetrics:
         )
         self.forgotten = Counter(
             "feedbackloop_signals_places_forgotten",
-            "Quiet places dropped from the table.",
+            "Quiet places and keys dropped from the tables.",
             registry=self.registry,
         )
         self.surges = Counter(
@@ -248,15 +249,15 @@ def register(
                 log.info("surge of %d items (%s)", surge.count, surge.dimension)
             if found.at - trend_swept.get(partition, 0.0) >= SWEEP_SECONDS:
                 trend_swept[partition] = found.at
-                quiet = [
-                    k
-                    for k, t in list(trends.items())
-                    if isinstance(t, Trend)
-                    and t.partition == partition
-                    and trend_is_stale(t, now=found.at, rules=surge_rules)
-                ]
-                for k in quiet:
-                    del trends[k]
+                _forget(
+                    trends,
+                    partition=partition,
+                    now=found.at,
+                    stale=lambda t, now: (
+                        isinstance(t, Trend) and trend_is_stale(t, now=now, rules=surge_rules)
+                    ),
+                    metrics=metrics,
+                )
 
     @app.agent(sightings, name="signals-count")
     async def count_sightings(stream: faust.StreamT) -> None:
@@ -282,24 +283,33 @@ def register(
                 log.info("hotspot of %d items in category %s", len(spot.ticket_nos), spot.category)
             if found.at - swept.get(partition, 0.0) >= SWEEP_SECONDS:
                 swept[partition] = found.at
-                _forget_quiet(
-                    bursts, partition=partition, now=found.at, rules=rules, metrics=metrics
+                _forget(
+                    bursts,
+                    partition=partition,
+                    now=found.at,
+                    stale=lambda b, now: (
+                        isinstance(b, Burst) and is_stale(b, now=now, window=rules.window_seconds)
+                    ),
+                    metrics=metrics,
                 )
 
 
-def _forget_quiet(
-    bursts: Any, *, partition: int, now: float, rules: Rules, metrics: SignalMetrics
+def _forget(
+    table: Any,
+    *,
+    partition: int,
+    now: float,
+    stale: Callable[[Any, float], bool],
+    metrics: SignalMetrics,
 ) -> None:
-    """Drop the quiet places of one partition (faust writes a deletion to the changelog of
-    the partition of the event being processed: only that partition's keys may be touched)."""
+    """Drop a table's stale keys of one partition (faust writes a deletion to the changelog
+    of the partition of the event being processed: only that partition's keys may be touched)."""
     quiet = [
         key
-        for key, burst in list(bursts.items())
-        if isinstance(burst, Burst)
-        and burst.partition == partition
-        and is_stale(burst, now=now, window=rules.window_seconds)
+        for key, value in list(table.items())
+        if getattr(value, "partition", None) == partition and stale(value, now)
     ]
     for key in quiet:
-        del bursts[key]
+        del table[key]
     if quiet:
         metrics.forgotten.inc(len(quiet))
