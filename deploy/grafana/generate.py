@@ -164,6 +164,7 @@ LATENCY_STEPS: Steps = (("green", None), ("yellow", 5.0), ("red", 60.0))
 
 def overview() -> Dashboard:
     hotspots = mx("increase(feedbackloop_hotspots_total[1d])")
+    surges = mx("increase(feedbackloop_surges_total[1d])")
     return Dashboard(
         "feedbackloop-overview", "overview", "市民诉求闭环 · 总览",
         "受理、积压、时限与三率的全市总览。",
@@ -195,6 +196,10 @@ def overview() -> Dashboard:
             Panel("热点类别（近 24 小时）", "bargauge",
                   ((f"sort_desc(sum by (category) ({hotspots}))", "{{category}}"),),
                   description="同类诉求短时间内集中出现时触发的热点告警次数。"),
+            Panel("舆情预警（近 24 小时）", "bargauge",
+                  ((f"sort_desc(sum by (dimension) ({surges}))", "{{dimension}}"),),
+                  description="某类别、区域或地点近 1 小时诉求量远高于以往同期时的预警次数，"
+                  "详见工作台“舆情预警”页。"),
             ts("直接答复率（近 1 日）", (direct_share(), "全部渠道"),
                (direct_share(" by (channel)"), "{{channel}}"),
                unit="percentunit", description=DIRECT, thresholds=RATES),

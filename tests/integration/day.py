@@ -22,6 +22,8 @@ from feedbackloop.events import (
     Priority,
     RequestType,
     RoutingMethod,
+    SurgeDetected,
+    SurgeDimension,
     TicketEvent,
     TicketEventKind,
     TicketState,
@@ -125,6 +127,19 @@ def simulate(*, tickets: int, seed: int) -> Day:
         last_at=start + timedelta(hours=2),
     )
     day.events.append((FEEDBACK_HOTSPOTS, _event(hotspot, "hotspot:幸福小区", "/router")))
+    surge = SurgeDetected(
+        dimension=SurgeDimension.PLACE,
+        key="幸福小区",
+        count=6,
+        expected=0.2,
+        heated_share=0.5,
+        ticket_nos=[f"26112350{n:05d}" for n in range(6)],
+        first_at=start,
+        last_at=start + timedelta(minutes=40),
+        trend=[0] * 23 + [6],
+        baseline=[0.2] * 24,
+    )
+    day.events.append((FEEDBACK_HOTSPOTS, _event(surge, "surge:place:幸福小区", "/signals")))
     letter = DeadLetter(
         consumer="router",
         topic=FEEDBACK_RECEIVED,
