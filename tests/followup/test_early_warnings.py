@@ -120,6 +120,7 @@ def test_the_warning_page_shows_the_trend_the_items_and_today_s_picture(desk: De
     page = operator.get("/workbench/warnings").text
     assert "地点 幸福小区" in page and "近 1 小时 2 件" in page and "往常同期约 0.2 件" in page
     assert page.count("<rect ") == 24 and "<polyline" in page
+    assert page.count("时</text>") == 5  # hours 0, 6, 12 and 18 of the chart, and the last
     assert 'href="/workbench/tickets/2612041000017"' in page and "小区停水" in page
     assert '2612041000041</span> <span class="muted">尚未派单' in page
     assert "2612041000025" in page  # today's near-duplicate

@@ -27,6 +27,8 @@ class Bar:
     height: float
     count: int
     baseline_y: float
+    #: The hour's start (Beijing, HH:00) on every sixth bar and the last, else "".
+    label: str
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ def _bars(warning: EarlyWarning) -> list[Bar]:
     baseline = json.loads(warning.baseline or "[]")
     top = max([*trend, *baseline, 1])
     step = CHART_WIDTH / max(len(trend), 1)
+    last = warning.last_at.astimezone(BEIJING).replace(minute=0, second=0, microsecond=0)
+    hours = [last - timedelta(hours=len(trend) - 1 - i) for i in range(len(trend))]
     return [
         Bar(
             x=round(i * step, 1),
@@ -55,6 +59,7 @@ def _bars(warning: EarlyWarning) -> list[Bar]:
             baseline_y=round(
                 CHART_HEIGHT - (baseline[i] if i < len(baseline) else 0) / top * CHART_HEIGHT, 1
             ),
+            label=f"{hours[i]:%H}时" if i % 6 == 0 or i == len(trend) - 1 else "",
         )
         for i, count in enumerate(trend)
     ]
