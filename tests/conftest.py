@@ -133,6 +133,9 @@ def stack(
             # Tests poll followup's status API from 127.0.0.1 too; the per-address lookup
             # limit is tested on an API replica of its own (tests/security/test_status_lookup.py).
             "FEEDBACKLOOP_FOLLOWUP_STATUS_LOOKUPS_PER_MINUTE": "100000",
+            # Open311 lists and updates are polled from 127.0.0.1 too; their per-address limit
+            # is tested in tests/intake/test_open311_lists.py.
+            "FEEDBACKLOOP_INTAKE_OPEN311_READS_PER_MINUTE": "100000",
             "FEEDBACKLOOP_FOLLOWUP_STAFF_WEBHOOKS": json.dumps({"duty": f"{duty_robot.url}/duty"}),
         },
     )

@@ -42,6 +42,8 @@ from services.followup.flows import Desk
 from services.followup.knowledge import views as knowledge_views
 from services.followup.metrics import Tally, create_registry
 from services.followup.models import OutboxMessage
+from services.followup.publication import moderation as publication_moderation
+from services.followup.publication import pages as publication_pages
 from services.followup.repeats import RepeatRules
 from services.followup.runner import ClockRunner
 from services.followup.sla import load_sla_book
@@ -120,6 +122,8 @@ def create_api(followup: Followup, *, lifespan: Any = None) -> FastAPI:
     app.include_router(cohandling_views.router)
     app.include_router(knowledge_views.router)
     app.include_router(pages.router)
+    app.include_router(publication_pages.router)
+    app.include_router(publication_moderation.router)
     app.include_router(callback_views.router)
     web.install(app)
 

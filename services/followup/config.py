@@ -91,6 +91,12 @@ class Settings(ServiceSettings):
     status_lookups_per_minute: int = Field(
         default=20, ge=1, description="Status lookups (API and page) one address may make a minute."
     )
+    board_views_per_minute: int = Field(
+        default=120,
+        ge=1,
+        description="公开栏: board pages and feeds one address may fetch a minute (browsing and "
+        "filtering take several).",
+    )
     caller_lookups_per_minute: int = Field(
         default=20,
         ge=1,

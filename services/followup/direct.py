@@ -30,6 +30,7 @@ from feedbackloop.events import (
 from services.followup import service
 from services.followup.knowledge.models import Article
 from services.followup.models import Credential, Ticket
+from services.followup.publication import service as publication
 
 log = logging.getLogger(__name__)
 K = TicketEventKind
@@ -97,7 +98,7 @@ def answer(*, session: Session, routed: Envelope[FeedbackRouted]) -> Envelope[Ti
     )
     ticket.state = TicketState.CLOSED.value
     ticket.closed_at = answered_at
-    return service.create_event(
+    closed = service.create_event(
         session=session,
         ticket=ticket,
         kind=K.CLOSED,
@@ -107,3 +108,6 @@ def answer(*, session: Session, routed: Envelope[FeedbackRouted]) -> Envelope[Ti
         now=answered_at,
         event_id=deterministic_event_id(routed.id, "closed"),
     )
+    # 公开: a consultation answered from an article has its reply, so it may be published.
+    publication.sync(session=session, ticket=ticket, actor="system", now=answered_at)
+    return closed

@@ -21,6 +21,7 @@ from feedbackloop.events import (
 from services.followup import clocks, cohandling, direct, ladder, merges, repeats, service, surveys
 from services.followup.calendar import BEIJING, WorkingCalendar
 from services.followup.models import Ticket
+from services.followup.publication import service as publication
 from services.followup.sla import SlaBook
 from services.followup.states import Action, check
 
@@ -245,6 +246,7 @@ def resolve(
         session=session, ticket=ticket, kind=clocks.SURVEY_INVITE, due_at=now + survey_delay
     )
     merges.follow(session=session, master=ticket, survey_delay=survey_delay, now=now)
+    publication.sync(session=session, ticket=ticket, actor="system", now=now)  # 公开, if agreed
     return event
 
 

@@ -56,6 +56,12 @@ def check_status_lookup(request: Request, settings: Settings) -> None:
     limiter.check(f"ip:{client_address(request)}")
 
 
+def check_board_view(request: Request, settings: Settings) -> None:
+    """Count a view of the public board (公开栏) against the client's address."""
+    limiter = _limiter(request, "board_views", settings.board_views_per_minute)
+    limiter.check(f"ip:{client_address(request)}")
+
+
 def check_caller_lookup(request: Request, settings: Settings, actor: str) -> None:
     """Count an agent's caller check; 429 problem+json if they try too many a minute."""
     limiter = _limiter(request, "caller_lookups", settings.caller_lookups_per_minute)

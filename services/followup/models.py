@@ -86,6 +86,12 @@ class Ticket(Base):
     #: 直接答复: the knowledge-base article the consultation was answered with at intake (the
     #: ticket was closed at once); None for every ticket a department handled.
     direct_article_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    #: 公开: the citizen agreed to publication (from intake's contact; they may withdraw it).
+    publication_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: 暂不公开: the centre keeps it off the public board (who, why, since when); None: not.
+    withheld_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    withheld_by: Mapped[str | None] = mapped_column(String(80), default=None)
+    withheld_reason: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class AuditEntry(Base):

@@ -62,6 +62,8 @@ STEP_LABELS = {
     "no_response": "回访期内未收到评价",
     "merged": "与您此前反映的问题相同，已并入原工单一并办理",
     "closed": "已结案",
+    "published": "已在公开栏公开（已隐去个人信息）",
+    "unpublished": "已从公开栏撤下",
 }
 
 _templates = Environment(
@@ -154,6 +156,7 @@ def status_page(
             due=_local(ticket.due_at),
             timeline=steps,
             master=repeats.master_of(session=session, ticket=ticket),
+            secret=k,
         )
 
 

@@ -11,6 +11,7 @@ from feedbackloop.events import (
     Envelope,
     FeedbackReceived,
     Priority,
+    Publication,
     TicketEvent,
     TicketEventKind,
     TicketState,
@@ -82,6 +83,7 @@ def create_ticket(*, session: Session, item: FeedbackReceived, caller_key: str |
         phone_masked=contact.phone_masked if contact else None,
         phone_sealed=contact.phone_sealed if contact else None,
         callback_consent=bool(contact and contact.callback_consent),
+        publication_consent=bool(contact and contact.publication_consent),
         caller_key=caller_key,
         split_from=item.split_from,
     )
@@ -151,6 +153,7 @@ def create_event(
     co_department_code: str | None = None,
     co_department_name: str | None = None,
     article_id: int | None = None,
+    publication: Publication | None = None,
 ) -> Envelope[TicketEvent]:
     """Record what happened to a ticket: an audit row and a ticket.events outbox row.
 
@@ -183,6 +186,7 @@ def create_event(
         co_department_code=co_department_code,
         co_department_name=co_department_name,
         article_id=article_id,
+        publication=publication,
     )
     event = new_event(data=change, source=SOURCE, subject=ticket.id, event_id=event_id, time=now)
     session.flush()  # a new ticket must exist before rows refer to it

@@ -25,6 +25,7 @@ from feedbackloop.events import (
 from feedbackloop.web.signing import link_signer
 from services.followup import clocks, service
 from services.followup.models import Survey, Ticket
+from services.followup.publication import service as publication
 from services.followup.sla import SlaBook
 from services.followup.states import Action, check
 
@@ -209,7 +210,9 @@ def answer(
                 reason=f"已重新办理{ticket.reopen_count}次仍{words}，提请{book.supervisor}督办",
             )
         )
-    return events
+    # 公开: the board shows the survey's result next to the answer.
+    shown = publication.sync(session=session, ticket=ticket, actor="system", now=now)
+    return events + ([shown] if shown is not None else [])
 
 
 def expire(*, session: Session, ticket: Ticket, now: datetime) -> Envelope[TicketEvent] | None:

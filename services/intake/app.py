@@ -18,7 +18,16 @@ from feedbackloop.web.pages import mount_static
 from feedbackloop.web.proxies import trust_proxies
 from feedbackloop.web.visits import install_exit_handler
 from services.intake import problems, service, views
-from services.intake.channels import agent, hotline, open311, web, webform, wechat
+from services.intake.channels import (
+    agent,
+    hotline,
+    open311,
+    open311_requests,
+    open311_updates,
+    web,
+    webform,
+    wechat,
+)
 from services.intake.config import Settings
 from services.intake.credentials import Kind, Systems
 from services.intake.database import create_store
@@ -83,6 +92,7 @@ def create_app(settings: Settings) -> FastAPI:
         )
         if settings.knowledge_url and settings.knowledge_token
         else None,
+        open311_reads=RateLimiter(per_minute=settings.open311_reads_per_minute),
     )
 
     status_feed = read_model_feed(
@@ -122,7 +132,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.intake = intake
     app.state.hotline_workers = hotline_workers
     problems.install(app)
-    for module in (web, webform, wechat, hotline, open311, agent, views):
+    # Open311's queries before open311's router, whose last route answers every other path.
+    routers = (web, webform, wechat, hotline, open311_requests, open311_updates, open311)
+    for module in (*routers, agent, views):
         app.include_router(module.router)
     # The agent page's stylesheet and script, and its sign-in redirects.
     mount_static(app)

@@ -62,6 +62,11 @@ class Settings(ServiceSettings):
     open311_requests_per_minute: int = Field(
         default=600, ge=1, description="Requests one Open311 api_key may post per minute (429)."
     )
+    open311_reads_per_minute: int = Field(
+        default=120,
+        ge=1,
+        description="Open311 list and update queries one client address may make per minute.",
+    )
     group_commit_max_items: int = Field(
         default=256, ge=1, le=10_000, description="Most items committed in one transaction."
     )

@@ -35,6 +35,8 @@ class Intake:
     committer: GroupCommit[NewFeedback, Accepted]
     #: followup's knowledge base, for direct answers (None: not configured).
     knowledge: KnowledgeBase | None = None
+    #: Open311 list and update queries per client address (None: not limited).
+    open311_reads: RateLimiter | None = None
 
 
 def get_intake(request: Request) -> Intake:

@@ -4,6 +4,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -83,6 +84,49 @@ class TicketStatus(Base):
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_event_id: Mapped[str] = mapped_column(String(64))
+
+
+class Open311Request(Base):
+    """A ticket as Open311 lists it, fed from `ticket.events` with the status read model.
+
+    Only tickets Open311 may show get a row: those posted through Open311 and those the
+    citizen let the centre publish (公开). `publication` is the masked public record as JSON,
+    set by `published` and cleared by `unpublished`; without it nothing the citizen wrote or
+    where they were is shown.
+    """
+
+    __tablename__ = "open311_requests"
+    __table_args__ = (Index("ix_open311_requests_requested", "requested_at"),)
+
+    ticket_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    ticket_no: Mapped[str] = mapped_column(String(20), unique=True)
+    channel: Mapped[str | None] = mapped_column(String(16))
+    service_code: Mapped[str | None] = mapped_column(String(16))
+    #: First-level category, named when no service code is known (other channels' tickets).
+    category: Mapped[str | None] = mapped_column(String(50))
+    state: Mapped[str] = mapped_column(String(16))
+    agency: Mapped[str | None] = mapped_column(String(100))
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    publication: Mapped[str | None] = mapped_column(Text, default=None)
+    #: When the last published/unpublished happened, so a late one cannot undo a newer one.
+    publication_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class Open311Update(Base):
+    """A change of a listed request, for the `servicerequestupdates` extension."""
+
+    __tablename__ = "open311_updates"
+    __table_args__ = (Index("ix_open311_updates_occurred", "occurred_at"),)
+
+    #: The ticket event's id: a re-applied event adds nothing.
+    update_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ticket_id: Mapped[str] = mapped_column(String(36), index=True)
+    ticket_no: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Credential(Base):

@@ -19,6 +19,7 @@ FIELD_NAMES = {
     "title": "标题",
     "contact_phone": "联系电话",
     "callback_consent": "同意回访",
+    "publication_consent": "同意公开",
     "location": "地点",
     "address": "地址",
     "district": "区县",

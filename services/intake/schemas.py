@@ -37,6 +37,11 @@ class FeedbackIn(BaseModel):
         default=None, max_length=32, description="联系电话, mainland mobile or landline"
     )
     callback_consent: bool = Field(default=False, description="同意回访 (may be called back)")
+    publication_consent: bool = Field(
+        default=False,
+        description="同意公开: once answered, the item and its reply may be shown on the public "
+        "board with names, numbers and addresses hidden (off unless set; withdrawable)",
+    )
     location: str | LocationIn | None = Field(
         default=None, description="地点: an address, or a structured location"
     )

@@ -51,6 +51,8 @@ class NewFeedback:
     attachments: list[Attachment] = field(default_factory=list)
     contact_phone: str | None = None
     callback_consent: bool = False
+    #: 公开: the citizen agreed that the masked item and its reply may go on the public board.
+    publication_consent: bool = False
     wechat_openid: str | None = None
     priority_hint: Priority | None = None
     category_hint: str | None = None
@@ -178,10 +180,12 @@ def _payload(
     item: NewFeedback, ticket_id: str, ticket_no: str, now: datetime, cipher: ContactCipher
 ) -> FeedbackReceived:
     contact = None
-    if item.contact_phone or item.wechat_openid:
+    # Consent to publication travels on the contact even for an anonymous item.
+    if item.contact_phone or item.wechat_openid or item.publication_consent:
         contact = Contact(
             phone_masked=mask_phone(item.contact_phone) if item.contact_phone else None,
             callback_consent=item.callback_consent,
+            publication_consent=item.publication_consent,
             wechat_openid=item.wechat_openid,
             # Only with consent may followup's notifier text or call the citizen back.
             phone_sealed=cipher.encrypt(item.contact_phone)

@@ -60,6 +60,11 @@ class HotlineCall(BaseModel):
     agent_summary: str | None = Field(default=None, max_length=2000, description="话务员小结")
     category_hint: str | None = Field(default=None, max_length=50, description="分类建议")
     urgency_hint: Priority | None = Field(default=None, description="紧急程度建议")
+    publication_consent: bool = Field(
+        default=False,
+        description="同意公开: the agent asked and the caller agreed that the item and its reply "
+        "may be shown on the public board with personal data hidden (off unless set)",
+    )
     request_type: RequestType | None = Field(
         default=None,
         description="诉求类型 the agent chose: consultation (咨询), help (求助), complaint "

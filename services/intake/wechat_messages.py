@@ -18,6 +18,7 @@ WELCOME = (
     "【反映问题】直接发送文字、语音、图片或位置，写清问题发生的地点和具体情况，"
     "我们会马上回复您工单号。\n"
     "【查询进度】回复“查询 工单号”，例如“查询 2611221000014”。\n"
+    "【同意公开】在内容前加“公开：”，办结后隐去个人信息在公开栏展示诉求和答复；默认不公开。\n"
     "遇到紧急情况请直接拨打 110、119 或 120。"
 )
 HOW_TO_REPORT = (
@@ -50,6 +51,10 @@ NOTHING_TO_FILE = (
 #: WeChat refuses a passive text reply past 2048 bytes; room is kept for the envelope.
 MAX_REPLY_BYTES = 2000
 # Matched after NFKC, which turns full-width digits, colons and spaces into ASCII ones.
+#: 公开: a message that starts with the keyword files its item with publication consent.
+PUBLISH_KEYWORD = "公开"
+_PUBLISH = re.compile(r"(?:同意)?公开\s*[:：,，\s]\s*(.+)", re.DOTALL)
+PUBLISH_NOTE = "您已同意公开：办结后将隐去个人信息在公开栏展示，可在工单进度页撤回。"
 _QUERY = re.compile(r"(?:查询|进度|查进度)(?:工单号?|进度)?\s*:?\s*([0-9]*)[\s。.!！?？]*")
 
 
@@ -185,6 +190,10 @@ def _text(message: Inbound) -> Action:
         return query
     if _FILE_ANSWERED.fullmatch(unicodedata.normalize("NFKC", content).strip()):
         return FileAnswered()
+    consented = _PUBLISH.fullmatch(content)
+    if consented is not None and consented.group(1).strip():
+        words = consented.group(1).strip()
+        return _submit(message, words, [], typed=True, publish=True, note=PUBLISH_NOTE)
     return _submit(message, content, [], typed=True)
 
 
@@ -223,6 +232,7 @@ def _submit(
     note: str = "",
     location: Location | None = None,
     typed: bool = False,
+    publish: bool = False,
 ) -> Submit:
     """An item; `typed`: the text is the citizen's words, to infer the request type from."""
     if len(text) > MAX_TEXT_CHARS:
@@ -234,6 +244,7 @@ def _submit(
         location=location,
         attachments=attachments,
         wechat_openid=message.openid,
+        publication_consent=publish,
         request_type=infer_request_type(text) if typed else None,
     )
     return Submit(item=item, note=note)

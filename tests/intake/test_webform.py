@@ -95,7 +95,15 @@ def test_the_form_is_a_chinese_mobile_page_with_a_label_for_every_control(
     assert page.html_lang == "zh-CN"
     assert any(m.get("name") == "viewport" for m in page.metas)
     names = {c["name"] for c in page.controls}
-    assert names == {"title", "text", "district", "address", "contact_phone", "callback_consent"}
+    assert names == {
+        "title",
+        "text",
+        "district",
+        "address",
+        "contact_phone",
+        "callback_consent",
+        "publication_consent",
+    }
     for control in page.controls:
         assert control["id"] in page.label_for, control
     assert page.control("text").get("required") is not None

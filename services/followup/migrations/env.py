@@ -3,8 +3,6 @@
 from alembic import context
 
 # The notifier's tables live on the same Base; imported so that every table is compared.
-import services.followup.knowledge.models
-import services.followup.notify.models  # noqa: F401
 from services.followup.models import Base
 
 connection = context.config.attributes["connection"]

@@ -21,6 +21,7 @@ from services.followup.auth import Principal, Role
 from services.followup.deps import Followup
 from services.followup.knowledge import service as knowledge
 from services.followup.knowledge.views import beijing_today
+from services.followup.publication import service as publication
 from services.followup.returns import REASONS as RETURN_REASONS
 from services.followup.schemas import ExtensionIn, ReasonIn, ResolveIn, ReturnIn, TextIn
 from services.followup.states import ALLOWED, STATE_LABELS, Action, IllegalTransition
@@ -226,7 +227,14 @@ def _ticket_page(
         can_unlink=operator,
         co_unit=co_unit,
         co_directory=_co_directory(visit, ticket.department_code) if operator else {},
+        publication=_standing(visit, ticket.ticket_no) if operator else None,
     )
+
+
+def _standing(visit: Visit, ticket_no: str) -> publication.Standing | None:
+    """公开: the ticket's place on the public board, for the centre's moderation form."""
+    with visit.desk.sessions() as session:
+        return publication.get_standing(session=session, ticket_no=ticket_no)
 
 
 def _co_directory(visit: Visit, lead: str) -> dict[str, str]:

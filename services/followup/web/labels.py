@@ -35,6 +35,8 @@ KIND_LABELS = {
     "cohandler_submitted": "提交协办意见",
     "cohandler_overdue": "协办超时",
     "cohandler_withdrawn": "撤回协办",
+    "published": "公开",
+    "unpublished": "撤下公开",
 }
 PRIORITY_LABELS = {"urgent": "紧急", "high": "较急", "normal": "一般"}
 CHANNEL_LABELS = {

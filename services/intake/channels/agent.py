@@ -137,14 +137,19 @@ class Call:
     token: str
     errors: dict[str, str]
     phone: str | None = None
+    #: 同意公开: "yes" once the agent asked and the caller agreed; anything else is no.
+    publication: str = ""
 
     @property
     def chosen_type(self) -> RequestType | None:
         return RequestType(self.request_type) if self.request_type else None
 
 
-def _call(question: str, caller_number: str, request_type: str, token: str) -> Call:
+def _call(
+    question: str, caller_number: str, request_type: str, token: str, publication: str = ""
+) -> Call:
     call = Call(clean_text(question).strip(), caller_number.strip(), request_type, token, {})
+    call.publication = "yes" if publication == "yes" else ""
     if not call.question:
         call.errors["question"] = "请填写来电人反映的问题"
     elif len(call.question) > MAX_QUESTION:
@@ -220,11 +225,12 @@ async def search(
     request_type: Short = "",
     token: Short = "",
     csrf: Short = "",
+    publication_consent: Short = "",
 ) -> Response:
     """The knowledge base's hits for the caller's question, next to the form."""
     _require(visit)
     visit.check_csrf(csrf)
-    call = _call(question, caller_number, request_type, token)
+    call = _call(question, caller_number, request_type, token, publication_consent)
     if "question" in call.errors:
         return _desk(visit, call, status=422)
     found: Lookup = await run_in_threadpool(look_up, intake.knowledge, call.question)
@@ -241,11 +247,12 @@ async def answer(
     request_type: Short = "",
     token: Short = "",
     csrf: Short = "",
+    publication_consent: Short = "",
 ) -> Response:
     """直接答复: file the call as a consultation answered with the article, closed at once."""
     agent = _require(visit)
     visit.check_csrf(csrf)
-    call = _call(question, caller_number, request_type, token)
+    call = _call(question, caller_number, request_type, token, publication_consent)
     if call.errors:
         return _desk(visit, call, status=422)
     if not article_id.isdigit() or not 1 <= int(article_id) <= 2**31 - 1:
@@ -272,11 +279,12 @@ async def file(
     request_type: Short = "",
     token: Short = "",
     csrf: Short = "",
+    publication_consent: Short = "",
 ) -> Response:
     """Nothing fits: file the call for a department as usual."""
     agent = _require(visit)
     visit.check_csrf(csrf)
-    call = _call(question, caller_number, request_type, token)
+    call = _call(question, caller_number, request_type, token, publication_consent)
     if call.errors:
         return _desk(visit, call, status=422)
     return await _file(visit, intake, agent, call, None)
@@ -293,6 +301,7 @@ async def _file(
         contact_phone=call.phone,
         # As for the call centre's transcripts: the caller rang and can be rung back.
         callback_consent=call.phone is not None,
+        publication_consent=call.publication == "yes",
         request_type=RequestType.CONSULTATION if given else call.chosen_type,
         direct_answer=given,
     )

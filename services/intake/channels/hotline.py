@@ -111,6 +111,8 @@ def to_item(call: HotlineCall, centre: Holder) -> service.NewFeedback:
         # They called the hotline and can be called back: implied only because an
         # authenticated call centre, not the caller's own say-so, vouches for the number.
         callback_consent=call.caller_number is not None,
+        # Never implied: the agent asks and sets it only on the caller's yes.
+        publication_consent=call.publication_consent,
         priority_hint=call.urgency_hint,
         category_hint=call.category_hint,
         request_type=call.request_type,

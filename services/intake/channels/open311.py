@@ -1,4 +1,7 @@
-"""Open311 GeoReport v2 (JSON) for civic apps: services, posting requests, querying them.
+"""Open311 GeoReport v2 (JSON) for civic apps: services and posting requests.
+
+Querying requests is `open311_requests`, the `servicerequestupdates` extension
+`open311_updates`; this module's last route answers every other path under the prefix.
 
 Where the spec leaves room, this server chooses:
 - One service per level-2 category of the taxonomy under its level-1 category (`group`); the
@@ -11,9 +14,6 @@ Where the spec leaves room, this server chooses:
   `callback_consent=true` is sent; email, names and device ids are not stored, they only
   rate-limit. An optional `Idempotency-Key` header makes a retried POST (same api_key,
   Idempotency-Key and service) return the first ticket with status 200.
-- A request is answered by id only if it came in through Open311: citizens of other channels
-  never chose a public 311 app. Intake keeps no queryable copy of the words or the location, so
-  `description`, `address`, `lat` and `long` are null.
 """
 
 import hmac
@@ -21,7 +21,6 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -40,11 +39,9 @@ from services.intake.credentials import Holder, Kind
 from services.intake.deps import Intake, IntakeDep
 from services.intake.flows import accept_item
 from services.intake.limits import RateLimited
-from services.intake.models import Submission, TicketStatus
 from services.intake.problems import field_message
 from services.intake.schemas import FeedbackIn, LocationIn
 from services.intake.taxonomy import Category, Taxonomy, TaxonomyError, load_taxonomy
-from services.intake.ticket_numbers import is_valid_ticket_no
 
 log = logging.getLogger(__name__)
 
@@ -52,33 +49,16 @@ PREFIX = "/open311/v2"
 #: Who posts with the development key (honoured only when FEEDBACKLOOP_ENV=development).
 DEV_APP = Holder(credential_id="dev", kind=Kind.OPEN311, name="开发用 Open311 密钥")
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-CLOSED_STATES = {"closed", "merged"}
-MAX_IDS = 50
 _YES = {"true", "1", "yes", "on"}
 # Our field names as Open311 clients know them, for error descriptions.
 _OPEN311_NAMES = {"text": "description", "contact_phone": "phone", "address": "address_string"}
 _OPEN311_NAMES |= {"lng": "long", "lat": "lat", "callback_consent": "callback_consent"}
-STATUS_NOTES = {
-    "received": "Received, waiting to be assigned / 已受理，等待派单",
-    "triage": "Being assigned by an operator / 正在人工分派",
-    "routed": "Assigned to the responsible department / 已派单至承办单位",
-    "accepted": "The department is working on it / 承办单位已签收，正在办理",
-    "returned": "Being reassigned / 正在重新派单",
-    "resolved": "Resolved, callback pending / 已办结，等待回访",
-    "surveyed": "Callback done / 已回访",
-    "reopened": "Reopened for further work / 已重新办理",
-    "merged": "Merged with a request about the same problem / 已与相同问题的诉求合并办理",
-    "closed": "Closed / 已办结",
-}
 # The spec's fields plus our optional callback_consent, documented for clients and the fuzzer.
 POST_FIELD_NAMES = (
     "api_key jurisdiction_id service_code lat long address_string description email "
     "device_id account_id first_name last_name phone media_url callback_consent"
 )
 POST_FIELDS = {name: {"type": "string"} for name in POST_FIELD_NAMES.split()}
-# What intake keeps no queryable copy of (see the module docstring).
-UNKNOWN_FIELD_NAMES = "description service_notice address address_id zipcode lat long media_url"
-UNKNOWN_FIELDS = dict.fromkeys(UNKNOWN_FIELD_NAMES.split())
 POST_BODY = {
     "requestBody": {
         "required": True,
@@ -270,6 +250,8 @@ def build_item(
     consent = form.get("callback_consent", "").lower() in _YES
     body = None
     fields: dict[str, Any] = {"callback_consent": consent, "location": location}
+    # 公开: GeoReport v2 carries extra answers as attribute[code]; off unless sent.
+    fields["publication_consent"] = form.get("attribute[publication_consent]", "").lower() in _YES
     if form.get("description"):
         fields["text"] = form["description"]
     if form.get("phone"):
@@ -293,6 +275,7 @@ def build_item(
         attachments=[Attachment(kind="image", url=media_url)] if media_url else [],
         contact_phone=body.contact_phone,
         callback_consent=body.callback_consent,
+        publication_consent=body.publication_consent,
         category_hint=category.level2,
     )
     return category, item
@@ -337,86 +320,6 @@ def limit_keys(form: Mapping[str, str], item: service.NewFeedback) -> tuple[str 
         f"email:{email}" if email else None,
         f"open311-device:{device}" if device else None,
     )
-
-
-@router.get("/requests/{service_request_id}.json", summary="GeoReport v2: one request")
-def get_request(service_request_id: str, intake: IntakeDep) -> JSONResponse:
-    """A request by its ticket number, as a list of one."""
-    found = find_requests(intake, [service_request_id])
-    if not found:
-        return errors(404, f"No request {service_request_id[:32]!r} / 没有这个诉求")
-    return JSONResponse(found)
-
-
-@router.get("/requests.json", summary="GeoReport v2: requests by id (service_request_id)")
-def get_requests(request: Request, intake: IntakeDep) -> JSONResponse:
-    """Requests named by `service_request_id` (comma-separated), optionally filtered."""
-    params = request.query_params
-    ids = [part.strip() for part in params.get("service_request_id", "").split(",") if part]
-    if not ids:
-        return errors(
-            400,
-            "service_request_id is required; requests are not listed / 请提供 service_request_id",
-        )
-    if len(ids) > MAX_IDS:
-        return errors(400, f"At most {MAX_IDS} service_request_id / 最多查询 {MAX_IDS} 个")
-    found = find_requests(intake, ids)
-    wanted_codes = {c for c in params.get("service_code", "").split(",") if c}
-    wanted_status = {s for s in params.get("status", "").split(",") if s}
-    return JSONResponse(
-        [
-            entry
-            for entry in found
-            if (not wanted_codes or entry["service_code"] in wanted_codes)
-            and (not wanted_status or entry["status"] in wanted_status)
-        ]
-    )
-
-
-def find_requests(intake: Intake, ids: list[str]) -> list[dict[str, Any]]:
-    """The Open311 requests among these ticket numbers, in GeoReport form."""
-    try:
-        taxonomy: Taxonomy | None = taxonomy_of(intake)
-    except Refused:
-        taxonomy = None
-    found = []
-    with intake.sessions() as session:
-        for ticket_no in dict.fromkeys(ids):
-            if not is_valid_ticket_no(ticket_no):
-                continue
-            submission = service.get_submission_by_ticket_no(session=session, ticket_no=ticket_no)
-            if submission is None or submission.channel != Channel.OPEN311.value:
-                continue
-            status = service.get_ticket_status(session=session, ticket_no=ticket_no)
-            code = (submission.channel_ref or "").split("/")[0]
-            category = taxonomy.get(code) if taxonomy else None
-            found.append(request_entry(submission, status, category, code))
-    return found
-
-
-def request_entry(
-    submission: Submission, status: TicketStatus | None, category: Category | None, code: str
-) -> dict[str, Any]:
-    """One request in GeoReport form, its state from the read model (None: not routed yet)."""
-    state = status.state if status else "received"
-    updated = status.updated_at if status else submission.received_at
-    return {
-        "service_request_id": submission.ticket_no,
-        "status": "closed" if state in CLOSED_STATES else "open",
-        "status_notes": STATUS_NOTES.get(state, state),
-        "service_name": category.level2 if category else None,
-        "service_code": code,
-        "agency_responsible": status.department_name if status else None,
-        "requested_datetime": w3c(submission.received_at),
-        "updated_datetime": w3c(updated),
-        "expected_datetime": w3c(status.due_at) if status and status.due_at else None,
-        **UNKNOWN_FIELDS,
-    }
-
-
-def w3c(moment: datetime) -> str:
-    """A time as the spec writes it: ISO 8601 to the second, with its UTC offset."""
-    return moment.replace(microsecond=0).isoformat()
 
 
 @router.api_route("/{rest:path}", methods=["GET", "POST"], include_in_schema=False)

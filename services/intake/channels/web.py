@@ -45,6 +45,7 @@ async def post_feedback(
         location=body.location_model(),
         contact_phone=body.contact_phone,
         callback_consent=body.callback_consent,
+        publication_consent=body.publication_consent,
     )
     client_ip = request.client.host if request.client else None
     accepted = await accept_item_async(

@@ -36,7 +36,16 @@ from services.intake.schemas import FeedbackIn, LocationIn
 router = APIRouter(tags=["webform"])
 
 FORM_URLENCODED = "application/x-www-form-urlencoded"
-FIELDS = ("title", "text", "district", "address", "contact_phone", "callback_consent", "token")
+FIELDS = (
+    "title",
+    "text",
+    "district",
+    "address",
+    "contact_phone",
+    "callback_consent",
+    "publication_consent",
+    "token",
+)
 TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _YES = {"yes", "on", "true", "1"}
 CONSENT_NEEDED = "回访需要您的同意：请勾选“同意回访”，或者不填联系电话"
@@ -125,6 +134,7 @@ async def post_form(request: Request, intake: IntakeDep) -> HTMLResponse:
         location=body.location_model(),
         contact_phone=body.contact_phone,
         callback_consent=body.callback_consent,
+        publication_consent=body.publication_consent,
     )
     client_ip = request.client.host if request.client else None
     phone_key = f"phone:{body.contact_phone}" if body.contact_phone else None
@@ -167,7 +177,8 @@ async def read_form(request: Request) -> tuple[dict[str, str], bool]:
         posted = [v for v in form.getlist(name) if isinstance(v, str)]
         if posted and readable:
             values[name] = posted[0]
-    values["callback_consent"] = "yes" if values["callback_consent"].strip().lower() in _YES else ""
+    for box in ("callback_consent", "publication_consent"):
+        values[box] = "yes" if values[box].strip().lower() in _YES else ""
     return values, readable and not any("\ufffd" in v for v in values.values())
 
 
@@ -199,6 +210,7 @@ def validate(
     if values["contact_phone"].strip() and not consent:
         errors.setdefault("callback_consent", CONSENT_NEEDED)
     fields: dict[str, Any] = {"callback_consent": consent, "location": location}
+    fields["publication_consent"] = values["publication_consent"] == "yes"
     for name in ("title", "text", "contact_phone"):
         if values[name].strip():
             fields[name] = values[name]
