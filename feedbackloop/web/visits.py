@@ -1,13 +1,17 @@
 """One page request of a console: its session, rendering, redirects and refusals."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
 
 from feedbackloop.web.pages import Pages
 from feedbackloop.web.sessions import SessionCookies, WebSession, is_secure
+
+T = TypeVar("T")
 
 
 class PageExit(Exception):
@@ -70,6 +74,20 @@ class Visit:
     def problem(self, status: int, title: str, message: str) -> Response:
         """A page that says what went wrong, with the given status."""
         return self.render(self.problem_template, status=status, title=title, message=message)
+
+    def form_body(self, build: Callable[[], T], *, title: str, message: str) -> T:
+        """What a form's fields make (an API body), or a 422 page saying what to fix."""
+        try:
+            return build()
+        except ValidationError:
+            raise PageExit(self.problem(422, title, message)) from None
+
+    def attempt(self, action: Callable[[], T], *, failed: str) -> T:
+        """Run one of the API's actions; its refusal becomes a page saying why."""
+        try:
+            return action()
+        except HTTPException as exc:
+            raise PageExit(self.problem(exc.status_code, failed, str(exc.detail))) from exc
 
     def check_csrf(self, token: str) -> None:
         """Refuse a form that did not come from one of this session's pages."""

@@ -7,9 +7,8 @@ why, and takes the item off the board (`unpublished`) or puts it back (`publishe
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException
+from fastapi import APIRouter, Form
 from fastapi.responses import Response
-from pydantic import ValidationError
 
 from feedbackloop.web.forms import ticket_number
 from services.followup.auth import Principal, Role
@@ -98,14 +97,14 @@ def withhold_page(
     """暂不公开 from the ticket page or the moderation list."""
     principal = visit.require(Role.OPERATOR, Role.SUPERVISOR)
     visit.check_csrf(csrf)
-    try:
-        body = ReasonIn(reason=reason[:2000])
-    except ValidationError:
-        return visit.problem(422, "请填写理由", "请填写 2 到 500 字的暂不公开理由后重试。")
-    try:
-        withhold(ticket_no[:20], body, visit.desk, principal)
-    except HTTPException as exc:
-        return visit.problem(exc.status_code, "无法设为暂不公开", str(exc.detail))
+    body = visit.form_body(
+        lambda: ReasonIn(reason=reason[:2000]),
+        title="请填写理由",
+        message="请填写 2 到 500 字的暂不公开理由后重试。",
+    )
+    visit.attempt(
+        lambda: withhold(ticket_no[:20], body, visit.desk, principal), failed="无法设为暂不公开"
+    )
     return _back(visit, ticket_no, "withheld", came_from)
 
 
@@ -119,8 +118,5 @@ def restore_page(
     """恢复公开 from the ticket page or the moderation list."""
     principal = visit.require(Role.OPERATOR, Role.SUPERVISOR)
     visit.check_csrf(csrf)
-    try:
-        restore(ticket_no[:20], visit.desk, principal)
-    except HTTPException as exc:
-        return visit.problem(exc.status_code, "无法恢复公开", str(exc.detail))
+    visit.attempt(lambda: restore(ticket_no[:20], visit.desk, principal), failed="无法恢复公开")
     return _back(visit, ticket_no, "restored", came_from)

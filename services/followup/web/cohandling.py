@@ -4,9 +4,8 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException
+from fastapi import APIRouter, Form
 from fastapi.responses import Response
-from pydantic import ValidationError
 
 from feedbackloop.web.forms import ticket_number
 from services.followup import cohandling_views
@@ -32,14 +31,15 @@ def add(
     """协办: the unit chosen in the form joins the ticket's lead unit."""
     principal = visit.require(Role.OPERATOR, Role.SUPERVISOR)
     visit.check_csrf(csrf)
-    try:
-        body = CoHandlersIn(department_codes=[department_code.strip()])
-    except ValidationError:
-        return visit.problem(422, "请选择协办单位", "请从列表中选择一个协办单位后重试。")
-    try:
-        cohandling_views.assign(ticket_no[:20], body, visit.desk, principal)
-    except HTTPException as exc:
-        return visit.problem(exc.status_code, "无法增加协办单位", str(exc.detail))
+    body = visit.form_body(
+        lambda: CoHandlersIn(department_codes=[department_code.strip()]),
+        title="请选择协办单位",
+        message="请从列表中选择一个协办单位后重试。",
+    )
+    visit.attempt(
+        lambda: cohandling_views.assign(ticket_no[:20], body, visit.desk, principal),
+        failed="无法增加协办单位",
+    )
     return visit.redirect(f"/workbench/tickets/{ticket_number(ticket_no)}?done=co-added")
 
 
@@ -54,12 +54,15 @@ def withdraw(
     """Take a co-unit off the ticket, with the reason."""
     principal = visit.require(Role.OPERATOR, Role.SUPERVISOR)
     visit.check_csrf(csrf)
-    try:
-        body = ReasonIn(reason=reason[:2000])
-    except ValidationError:
-        return visit.problem(422, "请填写理由", "请填写 2 到 500 字的撤回理由后重试。")
-    try:
-        cohandling_views.withdraw(ticket_no[:20], department_code[:48], body, visit.desk, principal)
-    except HTTPException as exc:
-        return visit.problem(exc.status_code, "无法撤回协办单位", str(exc.detail))
+    body = visit.form_body(
+        lambda: ReasonIn(reason=reason[:2000]),
+        title="请填写理由",
+        message="请填写 2 到 500 字的撤回理由后重试。",
+    )
+    visit.attempt(
+        lambda: cohandling_views.withdraw(
+            ticket_no[:20], department_code[:48], body, visit.desk, principal
+        ),
+        failed="无法撤回协办单位",
+    )
     return visit.redirect(f"/workbench/tickets/{ticket_number(ticket_no)}?done=co-withdrawn")

@@ -3,9 +3,8 @@ the merge, split and undo forms of an operator's ticket page (see `services.foll
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
-from pydantic import ValidationError
 
 from feedbackloop.web.forms import ticket_number
 from services.followup import merge_views
@@ -54,16 +53,15 @@ def merge(
     """并单: into the master named in the form."""
     principal = visit.require(Role.OPERATOR, Role.SUPERVISOR)
     visit.check_csrf(csrf)
-    number = ticket_number(ticket_no)
-    try:
-        body = MergeIn(master_no=master_no.strip()[:20], reason=reason[:2000])
-    except ValidationError:
-        return visit.problem(422, "请核对主工单号", "请填写正确的主工单号和 2 到 500 字的理由。")
-    try:
-        merge_views.merge(ticket_no[:20], body, visit.desk, principal)
-    except HTTPException as exc:
-        return visit.problem(exc.status_code, "无法并单", str(exc.detail))
-    return _back(visit, number, "merged", came_from)
+    body = visit.form_body(
+        lambda: MergeIn(master_no=master_no.strip()[:20], reason=reason[:2000]),
+        title="请核对主工单号",
+        message="请填写正确的主工单号和 2 到 500 字的理由。",
+    )
+    visit.attempt(
+        lambda: merge_views.merge(ticket_no[:20], body, visit.desk, principal), failed="无法并单"
+    )
+    return _back(visit, ticket_number(ticket_no), "merged", came_from)
 
 
 @router.post("/workbench/tickets/{ticket_no}/split/parts")
@@ -73,21 +71,17 @@ async def split(ticket_no: str, request: Request, visit: VisitDep) -> Response:
     form = await request.form()
     visit.check_csrf(str(form.get("csrf", "")))
     texts = [str(v).strip()[:4000] for v in form.getlist("part")[:10] if str(v).strip()]
-    try:
-        body = SplitIn(
+    body = visit.form_body(
+        lambda: SplitIn(
             parts=[PartIn(text=text) for text in texts],
             reason=str(form.get("reason", ""))[:2000],
-        )
-    except ValidationError:
-        return visit.problem(
-            422,
-            "请核对拆分内容",
-            "请填写 2 到 5 项诉求（每项 5 到 2000 字）和 2 到 500 字的拆分理由。",
-        )
-    try:
-        merge_views.split(ticket_no[:20], body, visit.desk, principal)
-    except HTTPException as exc:
-        return visit.problem(exc.status_code, "无法拆分", str(exc.detail))
+        ),
+        title="请核对拆分内容",
+        message="请填写 2 到 5 项诉求（每项 5 到 2000 字）和 2 到 500 字的拆分理由。",
+    )
+    visit.attempt(
+        lambda: merge_views.split(ticket_no[:20], body, visit.desk, principal), failed="无法拆分"
+    )
     return _back(visit, ticket_number(ticket_no), "split", "")
 
 
@@ -101,12 +95,13 @@ def unsplit(
     """Undo a split while no child is resolved."""
     principal = visit.require(Role.OPERATOR, Role.SUPERVISOR)
     visit.check_csrf(csrf)
-    try:
-        body = ReasonIn(reason=reason[:2000])
-    except ValidationError:
-        return visit.problem(422, "请填写理由", "请填写 2 到 500 字的撤销理由后重试。")
-    try:
-        merge_views.unsplit(ticket_no[:20], body, visit.desk, principal)
-    except HTTPException as exc:
-        return visit.problem(exc.status_code, "无法撤销拆分", str(exc.detail))
+    body = visit.form_body(
+        lambda: ReasonIn(reason=reason[:2000]),
+        title="请填写理由",
+        message="请填写 2 到 500 字的撤销理由后重试。",
+    )
+    visit.attempt(
+        lambda: merge_views.unsplit(ticket_no[:20], body, visit.desk, principal),
+        failed="无法撤销拆分",
+    )
     return _back(visit, ticket_number(ticket_no), "unsplit", "")
