@@ -28,10 +28,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bench import machine
+from feedbackloop.places import place_of
 from feedbackloop.tone import is_heated
 from services.router.classifier import CategoryModel
 from services.router.config import get_settings
-from services.signals.places import place_of
 from services.signals.surges import HOUR, WEEK, Detector, SurgeRules
 
 BEIJING = ZoneInfo("Asia/Shanghai")

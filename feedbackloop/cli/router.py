@@ -272,11 +272,11 @@ def hotspots(
     import csv
     from datetime import timedelta
 
+    from feedbackloop.places import place_of
     from services.router.classifier import CategoryModel
     from services.router.hotspots import Detector
     from services.router.timestamps import parse_local_time
     from services.signals.bursts import Counter
-    from services.signals.places import place_of
 
     model = CategoryModel.load(_model_dir(model_dir))
     with data.open(encoding="utf-8-sig", newline="") as handle:

@@ -16,7 +16,6 @@ resolution` since the ticket was last reopened) or it came after the ticket's la
 Nothing personal is kept: a channel, a district, a category and a place name per item.
 """
 
-import re
 from collections import Counter as Tally
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +29,7 @@ from feedbackloop.events import (
     TicketEvent,
     TicketEventKind,
 )
+from feedbackloop.places import place_of
 from services.metrics.rates import month_of
 
 K = TicketEventKind
@@ -39,32 +39,6 @@ UNCATEGORISED = "未分类"
 ANSWERED_AT_INTAKE = "咨询（当场答复）"
 NO_DISTRICT = "未注明"
 ANSWERS = ("satisfied", "basically", "dissatisfied")
-
-# Place names as services/signals/places.py reads them (services do not import each other):
-# 2-12 letters, as few as will do, then a place suffix; a name stops at a function word.
-_PLACE = re.compile(
-    r"([\u4e00-\u9fa5A-Za-z0-9]{2,12}?"
-    r"(?:小区|花园|花苑|家园|公寓|大厦|广场|公园|社区|村|镇|街道|大道|路|街|学校|中学|小学|"
-    r"幼儿园|医院|市场))"
-)
-_SUFFIX = re.compile(
-    r"(?:小区|花园|花苑|家园|公寓|大厦|广场|公园|社区|村|镇|街道|大道|路|街|学校|中学|小学|"
-    r"幼儿园|医院|市场)$"
-)
-_BREAK = re.compile(
-    r"[的是在了我们你他她要必须去和与及对把被从向于其有关今特别包括来自位住这那因为受]"
-)
-
-
-def place_in(text: str) -> str | None:
-    """The first specific place a text names (a compound, road, village, school ...), if any."""
-    for found in _PLACE.findall(text):
-        suffix = _SUFFIX.search(found)
-        assert suffix is not None
-        name = _BREAK.split(found[: suffix.start()])[-1]
-        if len(name) >= 2:
-            return name + suffix.group(0)
-    return None
 
 
 @dataclass
@@ -121,7 +95,7 @@ class MonthlyFigures:
             month=month_of(data.received_at),
             channel=data.channel.value,
             district=district,
-            place=place_in(f"{data.title or ''} {data.text}"),
+            place=place_of(f"{data.title or ''} {data.text}"),
             answered_at_intake=data.direct_answer is not None,
         )
 

@@ -31,9 +31,9 @@ from feedbackloop.events import (
     new_event,
 )
 from feedbackloop.events.envelope import Envelope
+from feedbackloop.places import place_of
 from feedbackloop.tone import is_heated
 from services.signals.bursts import Hotspot, count, empty_burst, is_stale
-from services.signals.places import place_of
 from services.signals.records import Burst, Mention, Sighting, Trend
 from services.signals.surges import Surge, SurgeRules, empty_trend
 from services.signals.surges import count as count_surge

@@ -6,8 +6,7 @@ import pytest
 
 from feedbackloop.events import Channel, TicketEventKind, TicketState
 from services.metrics.fold import EventFold
-from services.metrics.monthly_figures import MonthlyFigures, place_in
-from services.signals.places import place_of
+from services.metrics.monthly_figures import MonthlyFigures
 from tests import factories
 from tests.metrics.month_events import MONTH, T0, item, month_events, routed, ticket
 
@@ -53,15 +52,7 @@ def test_a_consultation_answered_at_intake_has_a_category_of_its_own() -> None:
     assert figures.by_category(MONTH) == {"咨询（当场答复）": 1}
 
 
-def test_places_are_read_as_the_signals_service_reads_them() -> None:
-    texts = [
-        "幸福小区5栋水管爆裂，家里停水了",
-        "建设路路灯坏了",
-        "我们来自农村，想问政策",
-        "A3区幸福小区门口垃圾",
-        "噪音扰民",
-    ]
-    assert [place_in(text) for text in texts] == [place_of(text) for text in texts]
+def test_places_are_counted_per_category_by_the_shared_place_reader() -> None:
     _, figures = folded()
     assert figures.by_place(MONTH) == {("供水", "幸福小区"): 3, ("市容环卫", "建设路"): 1} | {
         ("市容环卫", "光明路"): 1

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from feedbackloop.events import FeedbackRouted, decode, encode
 from feedbackloop.events.topics import FEEDBACK_ROUTED
+from feedbackloop.places import place_of
 from feedbackloop.runtime.sql import create_store
 from services.router import agents, console, service, views
 from services.router.config import DEFAULT_RULES, Settings
@@ -20,7 +21,6 @@ from services.router.models import Base
 from services.router.rules import load_rule_table
 from services.signals.agents import hotspot_event
 from services.signals.bursts import Counter
-from services.signals.places import place_of
 from tests import factories
 from tests.router.test_agent import Recorder
 from tests.router.test_triage import CANDIDATES, CO_HANDLED, OPERATOR

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feedbackloop.devstack.config import StackSettings
-from services.signals.places import PLACE, _place_matches, place_of
+from feedbackloop.places import PLACE, _place_matches, place_of
 
 
 def test_places_are_specific() -> None:

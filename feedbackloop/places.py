@@ -1,6 +1,8 @@
 """The place an item names: a residential compound, road, village, school, ...
 
-Hotspots are counted per place; a district ("A3区") alone is too broad to make a burst.
+Shared by the signals worker (hotspots and surges are counted per place; a district such as
+"A3区" alone is too broad to make a burst) and the metrics' monthly report (每月一题 names the
+places that recur), so that both read a place the same way.
 """
 
 import re
